@@ -1,0 +1,51 @@
+"""Wires the service to its Azure adapters: once, lazily, per worker process."""
+
+from __future__ import annotations
+
+import threading
+
+from exports.service import ExportService
+from shared.settings import WORK_QUEUE, get_settings
+from shared.storage.blob_sink import AzureBlobSink
+from shared.storage.clients import StorageClients
+from shared.storage.job_table import TableIdempotencyStore, TableJobStore
+from shared.storage.row_source import TableRowSource
+from shared.storage.sas import AzureLinkSigner
+from shared.storage.work_queue import AzureWorkQueue
+
+_lock = threading.Lock()
+_service: ExportService | None = None
+_clients: StorageClients | None = None
+
+
+def storage_clients() -> StorageClients:
+    global _clients
+    with _lock:
+        if _clients is None:
+            _clients = StorageClients(get_settings())
+        return _clients
+
+
+def export_service() -> ExportService:
+    global _service
+    if _service is not None:
+        return _service
+    clients = storage_clients()
+    with _lock:
+        if _service is None:
+            clients.ensure_resources()
+            _service = build_service(clients)
+        return _service
+
+
+def build_service(clients: StorageClients) -> ExportService:
+    settings = clients.settings
+    return ExportService(
+        settings=settings,
+        jobs=TableJobStore(clients.tables.get_table_client(settings.jobs_table)),
+        idempotency=TableIdempotencyStore(clients.tables.get_table_client(settings.idempotency_table)),
+        work=AzureWorkQueue(clients.queues, WORK_QUEUE),
+        source=TableRowSource(clients.tables),
+        sink=AzureBlobSink(clients.blobs, settings.exports_container),
+        signer=AzureLinkSigner(clients.blobs, settings.exports_container),
+    )

@@ -1,0 +1,45 @@
+"""The streaming writer interface every format implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from exports.models import ColumnSpec
+
+
+class FormatWriter(Protocol):
+    """Turns rows into bytes, chunk by chunk, across invocations that share only `state()`.
+
+    `begin()` is called once per file, `write()` for every chunk of rows, `end()` once after the last.
+    The bytes of a chunk depend only on the rows and the state at its start, never on how the
+    chunks were grouped into batches, so a resumed export is byte-identical to an undisturbed one.
+    """
+
+    content_type: str
+    extension: str
+    content_encoding: str | None
+
+    def begin(self) -> bytes: ...
+
+    def write(self, rows: Sequence[Sequence[Any]]) -> bytes: ...
+
+    def end(self) -> bytes: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+
+class WriterFactory(Protocol):
+    def __call__(self, columns: Sequence[ColumnSpec], state: dict[str, Any]) -> FormatWriter: ...
+
+
+def iso_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def iso_date(value: date) -> str:
+    return value.isoformat()

@@ -1,0 +1,290 @@
+"""Pydantic models: the create request (input), the job (domain), the job view (output), queue messages."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+FieldName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_.]*$")]
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Dataset(StrEnum):
+    CASES = "cases"
+    TICKETS = "tickets"
+
+
+class ExportType(StrEnum):
+    FLAT_FILE = "FLAT_FILE"
+    CASES_ONLY = "CASES_ONLY"
+    INVESTIGATIONS_ONLY = "INVESTIGATIONS_ONLY"
+    DISCLOSURES_ONLY = "DISCLOSURES_ONLY"
+    CUSTOM = "CUSTOM"
+
+
+class ExportFormat(StrEnum):
+    CSV = "CSV"
+    JSON = "JSON"
+    JSONL = "JSONL"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobStage(StrEnum):
+    COUNTING = "counting"
+    EXPORTING = "exporting"
+    FINALIZING = "finalizing"
+
+
+class DateRange(CamelModel):
+    start: date | datetime
+    end: date | datetime
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> DateRange:
+        if _as_datetime(self.start, end=False) > _as_datetime(self.end, end=True):
+            raise ValueError("dateRange.start must not be after dateRange.end")
+        return self
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """Inclusive bounds in UTC; a bare end date covers that whole day."""
+        return _as_datetime(self.start, end=False), _as_datetime(self.end, end=True)
+
+
+class FilterOperator(StrEnum):
+    EQUALS = "equals"
+    NOT_EQUALS = "notEquals"
+    CONTAINS = "contains"
+    STARTS_WITH = "startsWith"
+    GREATER_THAN = "greaterThan"
+    GREATER_OR_EQUAL = "greaterThanOrEqual"
+    LESS_THAN = "lessThan"
+    LESS_OR_EQUAL = "lessThanOrEqual"
+    IN = "in"
+    IS_EMPTY = "isEmpty"
+    IS_NOT_EMPTY = "isNotEmpty"
+    BEFORE = "before"
+    AFTER = "after"
+
+
+class ViewFilter(CamelModel):
+    field: FieldName
+    operator: FilterOperator
+    value: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class ViewScope(CamelModel):
+    team_id: UUID | None = None
+    assigned_to_user_id: UUID | None = None
+
+
+class CreateExportRequest(CamelModel):
+    """What a caller asks for: seed 000's CreateExportJobDto and seed 001's ExportSnapshotPayload."""
+
+    dataset: Dataset = Dataset.CASES
+    export_type: ExportType = ExportType.FLAT_FILE
+    format: ExportFormat
+    # Flat-file filters and column options (seed 000).
+    date_range: DateRange | None = None
+    statuses: Annotated[list[ShortText], Field(max_length=50)] | None = None
+    categories: Annotated[list[UUID], Field(max_length=200)] | None = None
+    business_units: Annotated[list[UUID], Field(max_length=200)] | None = None
+    locations: Annotated[list[UUID], Field(max_length=200)] | None = None
+    include_investigations: bool = True
+    max_investigations: int = Field(default=3, ge=1, le=10)
+    include_tagged_fields: bool = True
+    include_overflow: bool = False
+    # Ticket view snapshot (seed 001).
+    view_id: UUID | None = None
+    filters: Annotated[list[ViewFilter], Field(max_length=50)] = Field(default_factory=list)
+    search_term: Annotated[str, StringConstraints(max_length=200)] | None = None
+    sort_field: FieldName | None = None
+    sort_direction: Literal["asc", "desc"] | None = None
+    columns: Annotated[list[FieldName], Field(max_length=300)] = Field(default_factory=list)
+    scope: ViewScope | None = None
+
+    @field_validator("statuses", "categories", "business_units", "locations")
+    @classmethod
+    def _no_empty_lists(cls, value: list[Any] | None) -> list[Any] | None:
+        # An empty list would mean "match nothing"; callers mean "no filter" and should omit it.
+        if value is not None and not value:
+            raise ValueError("must not be empty; omit the field to export all")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_dataset(self) -> CreateExportRequest:
+        if self.dataset is Dataset.TICKETS:
+            raise ValueError("dataset 'tickets' is not available yet; export 'cases'")
+        if self.view_id or self.filters or self.search_term or self.scope:
+            raise ValueError("viewId, filters, searchTerm and scope apply to the 'tickets' dataset only")
+        if self.export_type is ExportType.CUSTOM and not self.columns:
+            raise ValueError("a CUSTOM export needs the list of columns")
+        if self.export_type is not ExportType.CUSTOM and self.columns:
+            raise ValueError("columns may only be chosen for a CUSTOM export")
+        if self.sort_direction and not self.sort_field:
+            raise ValueError("sortDirection needs sortField")
+        return self
+
+
+class ColumnSpec(CamelModel):
+    """One output column as snapshotted into the job: name, label, data type, format pattern."""
+
+    name: str
+    label: str
+    data_type: str
+    format_pattern: str | None = None
+
+
+class Checkpoint(BaseModel):
+    """Everything a later invocation needs to resume: nothing else is shared between batches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = 0
+    cursor: str | None = None
+    counted: int = 0
+    count_cursor: str | None = None
+    rows_written: int = 0
+    bytes_written: int = 0
+    # Number of staged blocks each finished export batch produced, in order; block ids derive from it.
+    parts: list[int] = Field(default_factory=list)
+    format_state: dict[str, Any] = Field(default_factory=dict)
+    redrives: int = 0
+
+
+class ExportJob(BaseModel):
+    """The job as the domain sees it; stored in Table storage by the job store."""
+
+    model_config = ConfigDict(validate_assignment=False)
+
+    job_id: str
+    organization_id: str
+    created_by_id: str
+    created_by_name: str = ""
+    dataset: Dataset
+    export_type: ExportType
+    format: ExportFormat
+    request: CreateExportRequest
+    columns: list[ColumnSpec]
+    status: JobStatus = JobStatus.QUEUED
+    stage: JobStage | None = None
+    progress: int = 0
+    total_rows: int | None = None
+    processed_rows: int = 0
+    blob_name: str
+    file_name: str
+    content_type: str
+    file_size_bytes: int | None = None
+    expires_at: datetime | None = None
+    error_message: str | None = None
+    error_details: dict[str, Any] | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    updated_at: datetime
+    completed_at: datetime | None = None
+    is_cleaned_up: bool = False
+    cleaned_up_at: datetime | None = None
+    source: Literal["http", "queue"] = "http"
+    checkpoint: Checkpoint = Field(default_factory=Checkpoint)
+    etag: str | None = None
+
+
+class JobView(CamelModel):
+    """A job as the API shows it: seed 000's ExportJobResponseDto plus stage and processed rows."""
+
+    job_id: str
+    status: JobStatus
+    stage: JobStage | None
+    progress: int
+    total_rows: int | None
+    processed_rows: int
+    dataset: Dataset
+    export_type: ExportType
+    format: ExportFormat
+    file_name: str
+    file_size_bytes: int | None
+    download_url: str | None
+    expires_at: datetime | None
+    created_at: datetime
+    completed_at: datetime | None
+    error_message: str | None
+    created_by_id: str
+
+    @classmethod
+    def of(cls, job: ExportJob, download_url: str | None = None) -> JobView:
+        return cls(
+            job_id=job.job_id,
+            status=job.status,
+            stage=job.stage,
+            progress=job.progress,
+            total_rows=job.total_rows,
+            processed_rows=job.processed_rows,
+            dataset=job.dataset,
+            export_type=job.export_type,
+            format=job.format,
+            file_name=job.file_name,
+            file_size_bytes=job.file_size_bytes,
+            download_url=download_url,
+            expires_at=job.expires_at,
+            created_at=job.created_at,
+            completed_at=job.completed_at,
+            error_message=job.error_message,
+            created_by_id=job.created_by_id,
+        )
+
+
+class JobPage(CamelModel):
+    items: list[JobView]
+    continuation_token: str | None
+
+
+class WorkMessage(CamelModel):
+    """One step of one job on the work queue. `seq` makes re-deliveries and stale copies harmless."""
+
+    v: Literal[1] = 1
+    org_id: str = Field(min_length=1, max_length=128)
+    job_id: str = Field(min_length=1, max_length=100)
+    seq: int = Field(ge=0)
+
+
+class Requester(CamelModel):
+    user_id: str = Field(min_length=1, max_length=128)
+    name: str = Field(default="", max_length=200)
+    roles: list[str] = Field(default_factory=list, max_length=50)
+
+
+class ExportRequestMessage(CamelModel):
+    """An export requested by another system through the request queue."""
+
+    v: Literal[1] = 1
+    org_id: str = Field(min_length=1, max_length=128, pattern=r"^[^/\\#?']+$")
+    request_id: str = Field(min_length=1, max_length=100)
+    requested_by: Requester
+    request: CreateExportRequest
+
+
+def _as_datetime(value: date | datetime, *, end: bool) -> datetime:
+    from datetime import UTC, time
+
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.combine(value, time.max if end else time.min, tzinfo=UTC)

@@ -1,0 +1,136 @@
+"""The small interfaces the core needs from storage. Azure adapters live in shared/storage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from exports.models import ExportJob, JobStatus, WorkMessage
+
+ConditionOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One server-side filter term on a source property; terms are AND-ed, `in` is an OR of equals."""
+
+    prop: str
+    op: ConditionOp
+    value: Any
+
+
+@dataclass(frozen=True)
+class SourceQuery:
+    table: str
+    partition: str
+    conditions: tuple[Condition, ...] = ()
+    select: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class JobListing:
+    jobs: list[ExportJob]
+    continuation_token: str | None
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    job_id: str
+    request_hash: str
+
+
+class JobStore(Protocol):
+    def insert(self, job: ExportJob) -> ExportJob:
+        """Adds a new job; raises Conflict if the id exists. Returns it with its ETag."""
+
+    def get(self, organization_id: str, job_id: str) -> ExportJob | None: ...
+
+    def replace(self, job: ExportJob) -> ExportJob:
+        """Writes the job if its ETag still matches; raises ConcurrencyConflict otherwise."""
+
+    def list(
+        self,
+        organization_id: str,
+        *,
+        created_by_id: str | None,
+        status: JobStatus | None,
+        page_size: int,
+        continuation_token: str | None,
+    ) -> JobListing:
+        """Newest first."""
+
+    def list_expired(self, now: datetime) -> Iterator[ExportJob]:
+        """Completed, cancelled or failed jobs past expiry whose files are not cleaned up yet."""
+
+    def list_stalled(self, updated_before: datetime) -> Iterator[ExportJob]:
+        """Queued or running jobs that have not changed since the given time."""
+
+
+class IdempotencyStore(Protocol):
+    def claim(self, organization_id: str, key: str, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        """Records the key if new and returns None; returns the existing record otherwise."""
+
+
+class WorkQueue(Protocol):
+    def send(self, message: WorkMessage, *, delay: timedelta | None = None) -> None: ...
+
+
+class RowSource(Protocol):
+    def read(self, query: SourceQuery, after: str | None) -> Iterator[dict[str, Any]]:
+        """Entities of one partition in RowKey order with RowKey > `after`, fetched lazily page by page."""
+
+    def count(self, query: SourceQuery, after: str | None, limit: int) -> tuple[int, str | None]:
+        """Counts up to `limit` matching entities after `after`; returns (count, last RowKey or None if done)."""
+
+
+class BlobSink(Protocol):
+    def stage(self, blob_name: str, block_id: str, data: bytes) -> None: ...
+
+    def commit(
+        self,
+        blob_name: str,
+        block_ids: Sequence[str],
+        *,
+        content_type: str,
+        content_disposition: str,
+        content_encoding: str | None = None,
+    ) -> int:
+        """Commits the block list as the blob's content; returns the blob's size in bytes."""
+
+    def discard(self, blob_name: str) -> None:
+        """Deletes the blob and any uncommitted blocks; a missing blob is fine."""
+
+    def exists(self, blob_name: str) -> bool: ...
+
+
+class LinkSigner(Protocol):
+    def sign(self, blob_name: str, *, file_name: str, valid_for: timedelta) -> str:
+        """A read-only URL for one blob that downloads as an attachment named `file_name`."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass
+class SystemClock:
+    def now(self) -> datetime:
+        from datetime import UTC
+
+        return datetime.now(UTC)
+
+
+@dataclass
+class FixedClock:
+    """A clock tests move by hand."""
+
+    current: datetime
+    ticks: list[timedelta] = field(default_factory=list)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current = self.current + delta

@@ -1,0 +1,488 @@
+"""Use cases: create, get, list, cancel, download, run a step, clean up, take a queued request."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import orjson
+
+from exports.datasets import cases
+from exports.engine import ExportBatch, block_ids
+from exports.formats import content_type, file_extension, writer_for
+from exports.messages import named_job
+from exports.models import (
+    CreateExportRequest,
+    Dataset,
+    ExportJob,
+    ExportRequestMessage,
+    JobPage,
+    JobStage,
+    JobStatus,
+    JobView,
+    WorkMessage,
+)
+from exports.ports import (
+    BlobSink,
+    Clock,
+    IdempotencyRecord,
+    IdempotencyStore,
+    JobStore,
+    LinkSigner,
+    RowSource,
+    SourceQuery,
+    SystemClock,
+    WorkQueue,
+)
+from shared.auth import ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, MANAGE_SYSTEM_SETTINGS, Principal
+from shared.errors import (
+    BadMessage,
+    ConcurrencyConflict,
+    Conflict,
+    ExportFailed,
+    Forbidden,
+    Gone,
+    NotFound,
+    ValidationFailed,
+)
+from shared.headers import attachment
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+# Job ids sort newest first in a partition: an inverted millisecond clock, then 128 random bits.
+_INVERTED_CLOCK_BASE = 10**13 - 1
+COUNT_PAGE = 5_000
+
+
+def new_job_id(created_at: datetime) -> str:
+    inverted = _INVERTED_CLOCK_BASE - int(created_at.timestamp() * 1000)
+    return f"{inverted:013d}-{uuid.uuid4().hex}"
+
+
+def request_fingerprint(request: CreateExportRequest) -> str:
+    canonical = orjson.dumps(request.model_dump(mode="json", by_alias=True), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+@dataclass
+class ExportService:
+    settings: Settings
+    jobs: JobStore
+    idempotency: IdempotencyStore
+    work: WorkQueue
+    source: RowSource
+    sink: BlobSink
+    signer: LinkSigner
+    clock: Clock = field(default_factory=SystemClock)
+    monotonic: Callable[[], float] = time.monotonic
+
+    # ---- HTTP and queue intake -------------------------------------------------------------------
+
+    def create(
+        self,
+        principal: Principal,
+        request: CreateExportRequest,
+        *,
+        idempotency_key: str | None = None,
+        source: str = "http",
+    ) -> tuple[ExportJob, bool]:
+        """Records the job and queues its first step. Returns (job, created) — False for a repeat."""
+        self._require_export_permission(principal, request.dataset)
+        columns = cases.columns_for(request)
+        now = self.clock.now()
+        job_id = new_job_id(now)
+        if idempotency_key is not None:
+            existing = self._claim_idempotency_key(principal, idempotency_key, request, job_id)
+            if existing is not None:
+                job = self.jobs.get(principal.organization_id, existing)
+                if job is not None:
+                    return job, False
+                # The first attempt claimed the key and died before recording the job: finish it now.
+                job_id = existing
+        ext = file_extension(request.format)
+        job = ExportJob(
+            job_id=job_id,
+            organization_id=principal.organization_id,
+            created_by_id=principal.user_id,
+            created_by_name=principal.name,
+            dataset=request.dataset,
+            export_type=request.export_type,
+            format=request.format,
+            request=request,
+            columns=[col.spec() for col in columns],
+            blob_name=f"{uuid.uuid4().hex}.{ext}",
+            file_name=f"{request.dataset.value}-{request.export_type.value.lower()}-{now:%Y%m%d-%H%M%S}.{ext}",
+            content_type=content_type(request.format),
+            created_at=now,
+            updated_at=now,
+            source="queue" if source == "queue" else "http",
+        )
+        try:
+            job = self.jobs.insert(job)
+        except Conflict:
+            # Two requests with the same idempotency key raced; the other recorded it first.
+            stored = self.jobs.get(principal.organization_id, job_id)
+            if stored is None:
+                raise
+            return stored, False
+        self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=0))
+        log.info("export %s queued for org %s (%s %s)", job.job_id, job.organization_id, job.dataset, job.format)
+        return job, True
+
+    def take_request(self, message: ExportRequestMessage) -> ExportJob:
+        """A request from another system via the request queue: created exactly as over HTTP."""
+        principal = Principal(
+            organization_id=message.org_id,
+            user_id=message.requested_by.user_id,
+            name=message.requested_by.name or message.requested_by.user_id,
+            roles=frozenset(message.requested_by.roles),
+        )
+        try:
+            job, _ = self.create(
+                principal, message.request, idempotency_key=f"queue:{message.request_id}", source="queue"
+            )
+        except (Forbidden, ValidationFailed) as error:
+            raise BadMessage(f"export request {message.request_id} refused: {error.detail}") from error
+        return job
+
+    def get(self, principal: Principal, job_id: str) -> JobView:
+        job = self._visible_job(principal, job_id)
+        url = self._link(job) if self._downloadable(job) else None
+        return JobView.of(job, url)
+
+    def list(
+        self,
+        principal: Principal,
+        *,
+        status: JobStatus | None,
+        page_size: int | None,
+        continuation_token: str | None,
+        whole_organization: bool,
+    ) -> JobPage:
+        if whole_organization and not principal.has(MANAGE_SYSTEM_SETTINGS):
+            raise Forbidden("Listing the whole organization's exports needs the manage_system_settings permission.")
+        listing = self.jobs.list(
+            principal.organization_id,
+            created_by_id=None if whole_organization else principal.user_id,
+            status=status,
+            page_size=page_size or self.settings.list_page_size,
+            continuation_token=continuation_token,
+        )
+        return JobPage(items=[JobView.of(job) for job in listing.jobs], continuation_token=listing.continuation_token)
+
+    def cancel(self, principal: Principal, job_id: str) -> JobView:
+        job = self._visible_job(principal, job_id)
+        while True:
+            if job.status is JobStatus.CANCELLED:
+                return JobView.of(job)
+            if job.status.is_final:
+                raise Conflict(
+                    f"The export is already {job.status.value}; only queued or running exports can be cancelled."
+                )
+            now = self.clock.now()
+            job.status = JobStatus.CANCELLED
+            job.stage = None
+            job.completed_at = now
+            job.updated_at = now
+            job.expires_at = now + timedelta(days=self.settings.expiry_days)
+            try:
+                job = self.jobs.replace(job)
+            except ConcurrencyConflict:
+                job = self._visible_job(principal, job_id)
+                continue
+            log.info("export %s cancelled by %s", job.job_id, principal.user_id)
+            return JobView.of(job)
+
+    def download_link(self, principal: Principal, job_id: str) -> str:
+        job = self._visible_job(principal, job_id)
+        if job.status is not JobStatus.COMPLETED:
+            raise Conflict(f"The export is {job.status.value}; it can be downloaded once it has completed.")
+        if not self._downloadable(job):
+            raise Gone("The export's file has expired and was deleted; request a new export.")
+        return self._link(job)
+
+    # ---- the worker ------------------------------------------------------------------------------
+
+    def run_step(self, message: WorkMessage, *, attempt: int = 1) -> None:
+        """Processes one queue message: one bounded step of one job, safe to repeat."""
+        job = self.jobs.get(message.org_id, message.job_id)
+        if job is None:
+            raise BadMessage(f"work message names export {message.job_id}, which does not exist in that organization")
+        if job.status.is_final:
+            if job.status is JobStatus.CANCELLED:
+                self.sink.discard(job.blob_name)
+            return
+        checkpoint = job.checkpoint
+        if message.seq != checkpoint.seq:
+            self._on_stale_message(job, message)
+            return
+        try:
+            self._advance(job)
+        except ConcurrencyConflict:
+            log.info("export %s step %s lost a race; the winner carries on", job.job_id, message.seq)
+        except ExportFailed as failure:
+            self._fail(job, failure.message, failure.details)
+        except Exception as error:
+            if attempt < self.settings.max_attempts:
+                raise
+            log.exception("export %s failed on its last attempt", job.job_id)
+            self._fail(
+                job,
+                f"The export could not be written after {attempt} attempts ({type(error).__name__}). "
+                "Please try again; if it keeps failing, contact support.",
+                {"exception": type(error).__name__, "attempts": attempt},
+            )
+
+    def _advance(self, job: ExportJob) -> None:
+        now = self.clock.now()
+        if job.status is JobStatus.QUEUED:
+            job.status = JobStatus.RUNNING
+            job.stage = JobStage.COUNTING
+            job.started_at = now
+        if job.stage is JobStage.COUNTING:
+            self._count(job)
+        elif job.stage is JobStage.EXPORTING:
+            self._export_batch(job)
+        elif job.stage is JobStage.FINALIZING:
+            self._finalize(job)
+
+    def _count(self, job: ExportJob) -> None:
+        checkpoint = job.checkpoint
+        query = self._query(job)
+        deadline = self.monotonic() + self.settings.batch_time_budget_seconds
+        cursor = checkpoint.count_cursor
+        while True:
+            counted, cursor = self.source.count(query, cursor, COUNT_PAGE)
+            checkpoint.counted += counted
+            if cursor is None or self.monotonic() > deadline:
+                break
+        checkpoint.count_cursor = cursor
+        if cursor is None:
+            job.total_rows = checkpoint.counted
+            job.stage = JobStage.EXPORTING
+        self._save_and_continue(job)
+
+    def _export_batch(self, job: ExportJob) -> None:
+        checkpoint = job.checkpoint
+        columns = cases.columns_for(job.request)
+        as_of = job.created_at
+        writer = writer_for(job.format, job.columns, checkpoint.format_state)
+        deadline = self.monotonic() + self.settings.batch_time_budget_seconds
+        batch = ExportBatch(
+            blob_name=job.blob_name,
+            batch_index=len(checkpoint.parts),
+            writer=writer,
+            sink=self.sink,
+            build_row=lambda entity: cases.build_row(columns, entity, as_of),
+            starts_file=not checkpoint.parts,
+            row_limit=self.settings.rows_per_batch,
+            chunk_rows=self.settings.chunk_rows,
+            block_size=self.settings.block_size_bytes,
+            out_of_time=lambda: self.monotonic() > deadline,
+        )
+        query = self._query(job, select=cases.select_for(columns))
+        result = batch.run(self.source.read(query, checkpoint.cursor))
+        checkpoint.cursor = result.cursor or checkpoint.cursor
+        checkpoint.rows_written += result.rows
+        checkpoint.bytes_written += result.bytes_staged
+        checkpoint.parts.append(result.parts)
+        checkpoint.format_state = writer.state()
+        job.processed_rows = checkpoint.rows_written
+        total = max(job.total_rows or 0, checkpoint.rows_written)
+        job.progress = 99 if result.finished else min(99, int(100 * checkpoint.rows_written / total) if total else 0)
+        if result.finished:
+            job.stage = JobStage.FINALIZING
+            job = self._save(job)
+            self._finalize(job)
+        else:
+            self._save_and_continue(job)
+
+    def _finalize(self, job: ExportJob) -> None:
+        size = self.sink.commit(
+            job.blob_name,
+            block_ids(job.checkpoint.parts),
+            content_type=job.content_type,
+            content_disposition=attachment(job.file_name),
+        )
+        now = self.clock.now()
+        job.status = JobStatus.COMPLETED
+        job.stage = None
+        job.progress = 100
+        job.total_rows = job.checkpoint.rows_written
+        job.processed_rows = job.checkpoint.rows_written
+        job.file_size_bytes = size
+        job.completed_at = now
+        job.expires_at = now + timedelta(days=self.settings.expiry_days)
+        try:
+            self._save(job)
+        except ConcurrencyConflict:
+            current = self.jobs.get(job.organization_id, job.job_id)
+            if current is not None and current.status is JobStatus.CANCELLED:
+                # Cancellation wins even over a file that was just committed.
+                self.sink.discard(job.blob_name)
+            return
+        log.info("export %s completed: %s rows, %s bytes", job.job_id, job.total_rows, size)
+
+    def _on_stale_message(self, job: ExportJob, message: WorkMessage) -> None:
+        """A re-delivered or duplicated message. Re-drive only a job that stopped moving."""
+        if message.seq > job.checkpoint.seq:
+            log.warning(
+                "export %s: message for step %s is ahead of step %s; dropped",
+                job.job_id,
+                message.seq,
+                job.checkpoint.seq,
+            )
+            return
+        idle = (self.clock.now() - job.updated_at).total_seconds()
+        if idle < self.settings.redrive_after_seconds:
+            return
+        self.redrive(job)
+
+    def redrive(self, job: ExportJob) -> None:
+        job.checkpoint.redrives += 1
+        job.updated_at = self.clock.now()
+        try:
+            job = self.jobs.replace(job)
+        except ConcurrencyConflict:
+            return
+        log.warning("export %s re-driven from step %s", job.job_id, job.checkpoint.seq)
+        self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=job.checkpoint.seq))
+
+    def _save_and_continue(self, job: ExportJob) -> None:
+        job.checkpoint.seq += 1
+        job = self._save(job)
+        self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=job.checkpoint.seq))
+
+    def _save(self, job: ExportJob) -> ExportJob:
+        job.updated_at = self.clock.now()
+        return self.jobs.replace(job)
+
+    def _fail(self, job: ExportJob, message: str, details: dict[str, object] | None) -> None:
+        for _ in range(5):
+            current = self.jobs.get(job.organization_id, job.job_id)
+            if current is None or current.status.is_final:
+                return
+            now = self.clock.now()
+            current.status = JobStatus.FAILED
+            current.stage = None
+            current.error_message = message
+            current.error_details = dict(details or {})
+            current.completed_at = now
+            current.updated_at = now
+            current.expires_at = now + timedelta(days=self.settings.expiry_days)
+            try:
+                self.jobs.replace(current)
+            except ConcurrencyConflict:
+                continue
+            log.warning("export %s failed: %s", job.job_id, message)
+            return
+
+    def reject_work_message(self, body: bytes, reason: str, *, attempt: int) -> None:
+        """On its last attempt, an unreadable work message fails the job it names (same organization only)."""
+        if attempt < self.settings.max_attempts:
+            return
+        named = named_job(body)
+        if named is None:
+            return
+        job = self.jobs.get(*named)
+        if job is not None:
+            self._fail(job, f"The export stopped: one of its work messages could not be read ({reason}).", {})
+
+    # ---- the timer -------------------------------------------------------------------------------
+
+    def redrive_stalled(self) -> int:
+        """Jobs that stopped moving (a lost message, a dead worker) go on from their checkpoint."""
+        before = self.clock.now() - timedelta(seconds=self.settings.stalled_after_seconds)
+        redriven = 0
+        for job in self.jobs.list_stalled(before):
+            if job.checkpoint.redrives >= self.settings.max_redrives:
+                self._fail(
+                    job,
+                    f"The export stopped making progress and was retried {job.checkpoint.redrives} times; "
+                    "please request it again.",
+                    {"redrives": job.checkpoint.redrives},
+                )
+                continue
+            self.redrive(job)
+            redriven += 1
+        return redriven
+
+    def clean_up(self) -> int:
+        """Deletes files past expiry and marks their jobs cleaned up. Safe to run twice at once."""
+        now = self.clock.now()
+        cleaned = 0
+        for job in self.jobs.list_expired(now):
+            # Delete first: a crash before the mark leaves the job listed for the next run.
+            self.sink.discard(job.blob_name)
+            job.is_cleaned_up = True
+            job.cleaned_up_at = now
+            try:
+                self.jobs.replace(job)
+            except ConcurrencyConflict:
+                continue
+            cleaned += 1
+        if cleaned:
+            log.info("clean-up removed %s expired export file(s)", cleaned)
+        return cleaned
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    def _query(self, job: ExportJob, select: tuple[str, ...] | None = None) -> SourceQuery:
+        query = cases.source_query(self.settings.cases_table, job.organization_id, job.request)
+        if select is not None:
+            query = SourceQuery(query.table, query.partition, query.conditions, select)
+        return query
+
+    def _visible_job(self, principal: Principal, job_id: str) -> ExportJob:
+        job = self.jobs.get(principal.organization_id, job_id) if _plausible_job_id(job_id) else None
+        if job is None or (job.created_by_id != principal.user_id and not principal.has(MANAGE_SYSTEM_SETTINGS)):
+            # Another user's or organization's job looks exactly like a missing one.
+            raise NotFound(f"No export {job_id} was found.")
+        return job
+
+    def _downloadable(self, job: ExportJob) -> bool:
+        return (
+            job.status is JobStatus.COMPLETED
+            and not job.is_cleaned_up
+            and job.expires_at is not None
+            and job.expires_at > self.clock.now()
+        )
+
+    def _link(self, job: ExportJob) -> str:
+        assert job.expires_at is not None
+        # Never valid past the file's expiry, so clean-up can never leave a live link to a deleted blob.
+        valid_for = min(timedelta(minutes=self.settings.download_link_minutes), job.expires_at - self.clock.now())
+        return self.signer.sign(job.blob_name, file_name=job.file_name, valid_for=valid_for)
+
+    def _claim_idempotency_key(
+        self, principal: Principal, key: str, request: CreateExportRequest, job_id: str
+    ) -> str | None:
+        if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+            raise ValidationFailed(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters.")
+        scoped = hashlib.sha256(f"{principal.user_id}\n{key}".encode()).hexdigest()
+        fingerprint = request_fingerprint(request)
+        existing = self.idempotency.claim(
+            principal.organization_id, scoped, IdempotencyRecord(job_id=job_id, request_hash=fingerprint)
+        )
+        if existing is None:
+            return None
+        if existing.request_hash != fingerprint:
+            raise ValidationFailed("This Idempotency-Key was already used for a different export request.")
+        return existing.job_id
+
+    @staticmethod
+    def _require_export_permission(principal: Principal, dataset: Dataset) -> None:
+        needed = IMPORT_EXPORT_TICKETS if dataset is Dataset.TICKETS else ACCESS_REPORTS
+        if not principal.has(needed):
+            raise Forbidden(f"Exporting {dataset.value} needs the {needed} permission.")
+
+
+def _plausible_job_id(job_id: str) -> bool:
+    return 0 < len(job_id) <= 100 and all(ch.isalnum() or ch == "-" for ch in job_id)

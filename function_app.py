@@ -1,0 +1,10 @@
+"""The function app: creates it and registers the blueprints, nothing else."""
+
+import azure.functions as func
+
+from exports import http_fields, http_jobs, http_meta, queue_requests, queue_worker, timer_cleanup
+
+# Identity comes from App Service Authentication (X-MS-CLIENT-PRINCIPAL), not from function keys.
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+for blueprint in (http_jobs.bp, http_fields.bp, http_meta.bp, queue_requests.bp, queue_worker.bp, timer_cleanup.bp):
+    app.register_functions(blueprint)

@@ -1,0 +1,71 @@
+"""The one settings class: every knob the app reads, validated once at start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Queue names are fixed: the trigger bindings name them when function_app.py is indexed.
+REQUEST_QUEUE = "export-requests"
+WORK_QUEUE = "export-work"
+
+
+class Settings(BaseSettings):
+    """App settings from environment variables (Azure app settings / local.settings.json `Values`)."""
+
+    model_config = SettingsConfigDict(env_prefix="EXPORTS_", extra="ignore", frozen=True, populate_by_name=True)
+
+    # Storage: a connection string (Azurite, or an account key), or an account name used with
+    # DefaultAzureCredential (managed identity in Azure). The Functions host's own setting is reused.
+    storage_connection_string: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("EXPORTS_STORAGE_CONNECTION_STRING", "AzureWebJobsStorage"),
+    )
+    storage_account_name: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("EXPORTS_STORAGE_ACCOUNT_NAME", "AzureWebJobsStorage__accountName"),
+    )
+
+    jobs_table: str = "exportjobs"
+    idempotency_table: str = "exportidempotency"
+    cases_table: str = "cases"
+    exports_container: str = "exports"
+
+    # Batching: one worker invocation writes at most this many rows, or stops early at the time budget.
+    rows_per_batch: int = Field(default=20_000, ge=1_000, le=1_000_000)
+    # Batches are cut at multiples of this many rows, so the file never depends on where a cut fell.
+    chunk_rows: int = Field(default=1_000, ge=1, le=100_000)
+    batch_time_budget_seconds: float = Field(default=120.0, gt=0, le=540)
+    block_size_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
+    # A stale work message re-drives its job only when the job has not moved for this long.
+    redrive_after_seconds: float = Field(default=60.0, ge=0)
+    # Must match host.json extensions.queues.maxDequeueCount: the last attempt fails the job.
+    max_attempts: int = Field(default=5, ge=1, le=100)
+
+    # Jobs that have not moved for this long are re-driven by the timer from their checkpoint,
+    # at most `max_redrives` times before they are failed.
+    stalled_after_seconds: float = Field(default=900.0, ge=1)
+    max_redrives: int = Field(default=3, ge=0, le=100)
+
+    download_link_minutes: int = Field(default=15, ge=1, le=60)
+    expiry_days: float = Field(default=7.0, gt=0, le=365)
+    retry_after_seconds: int = Field(default=2, ge=1, le=60)
+    list_page_size: int = Field(default=20, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _storage_is_configured(self) -> Settings:
+        if not self.storage_connection_string and not self.storage_account_name:
+            raise ValueError(
+                "storage is not configured: set AzureWebJobsStorage (a connection string) "
+                "or AzureWebJobsStorage__accountName (managed identity)"
+            )
+        if self.rows_per_batch % self.chunk_rows:
+            raise ValueError("EXPORTS_ROWS_PER_BATCH must be a multiple of EXPORTS_CHUNK_ROWS")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

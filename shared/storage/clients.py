@@ -1,0 +1,76 @@
+"""Storage service clients, built once from settings, with retries configured on the clients."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
+
+from shared.settings import REQUEST_QUEUE, WORK_QUEUE, Settings
+
+# Exponential backoff on timeouts, 408/429/5xx and dropped connections; the SDK policies honour
+# Retry-After. Worker-level retries (the queue's re-delivery) sit on top of these.
+RETRY_OPTIONS: dict[str, Any] = {
+    "retry_total": 5,
+    "retry_connect": 5,
+    "retry_read": 5,
+    "retry_status": 5,
+    "retry_backoff_factor": 0.5,
+    "retry_backoff_max": 20,
+    "connection_timeout": 10,
+    "read_timeout": 60,
+}
+
+
+@dataclass
+class StorageClients:
+    settings: Settings
+
+    @cached_property
+    def _credential(self) -> TokenCredential:
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential()
+
+    def _endpoint(self, service: str) -> str:
+        return f"https://{self.settings.storage_account_name}.{service}.core.windows.net"
+
+    @cached_property
+    def tables(self) -> TableServiceClient:
+        conn = self.settings.storage_connection_string
+        if conn:
+            return TableServiceClient.from_connection_string(conn, **RETRY_OPTIONS)
+        return TableServiceClient(self._endpoint("table"), credential=self._credential, **RETRY_OPTIONS)
+
+    @cached_property
+    def blobs(self) -> BlobServiceClient:
+        conn = self.settings.storage_connection_string
+        if conn:
+            return BlobServiceClient.from_connection_string(conn, **RETRY_OPTIONS)
+        return BlobServiceClient(self._endpoint("blob"), credential=self._credential, **RETRY_OPTIONS)
+
+    @cached_property
+    def queues(self) -> QueueServiceClient:
+        conn = self.settings.storage_connection_string
+        if conn:
+            return QueueServiceClient.from_connection_string(conn, **RETRY_OPTIONS)
+        return QueueServiceClient(self._endpoint("queue"), credential=self._credential, **RETRY_OPTIONS)
+
+    def ensure_resources(self) -> None:
+        """Creates the tables, queues and private container the app uses, if missing."""
+        from azure.core.exceptions import ResourceExistsError
+
+        s = self.settings
+        for table in (s.jobs_table, s.idempotency_table, s.cases_table):
+            self.tables.create_table_if_not_exists(table)
+        for queue in (REQUEST_QUEUE, WORK_QUEUE, f"{REQUEST_QUEUE}-poison", f"{WORK_QUEUE}-poison"):
+            with contextlib.suppress(ResourceExistsError):
+                self.queues.create_queue(queue)
+        with contextlib.suppress(ResourceExistsError):
+            self.blobs.create_container(s.exports_container)  # private: no public access level

@@ -1,0 +1,202 @@
+"""The job store and the idempotency store on Table storage (PartitionKey = organization id)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import orjson
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
+from pydantic import BaseModel, ConfigDict, Field
+
+from exports.models import Checkpoint, ColumnSpec, CreateExportRequest, ExportJob, JobStatus
+from exports.ports import IdempotencyRecord, JobListing
+from shared.errors import ConcurrencyConflict, Conflict, MalformedRequest
+
+
+class JobEntity(BaseModel):
+    """The job as a table entity: PascalCase properties, JSON documents as strings."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    organization_id: str = Field(alias="PartitionKey")
+    job_id: str = Field(alias="RowKey")
+    created_by_id: str = Field(alias="CreatedById")
+    created_by_name: str = Field(default="", alias="CreatedByName")
+    dataset: str = Field(alias="Dataset")
+    export_type: str = Field(alias="ExportType")
+    format: str = Field(alias="Format")
+    request: str = Field(alias="RequestJson")
+    columns: str = Field(alias="ColumnsJson")
+    status: str = Field(alias="Status")
+    stage: str | None = Field(default=None, alias="Stage")
+    progress: int = Field(default=0, alias="Progress")
+    total_rows: int | None = Field(default=None, alias="TotalRows")
+    processed_rows: int = Field(default=0, alias="ProcessedRows")
+    blob_name: str = Field(alias="BlobName")
+    file_name: str = Field(alias="FileName")
+    content_type: str = Field(alias="ContentType")
+    file_size_bytes: int | None = Field(default=None, alias="FileSizeBytes")
+    expires_at: datetime | None = Field(default=None, alias="ExpiresAt")
+    error_message: str | None = Field(default=None, alias="ErrorMessage")
+    error_details: str | None = Field(default=None, alias="ErrorDetailsJson")
+    created_at: datetime = Field(alias="CreatedAt")
+    started_at: datetime | None = Field(default=None, alias="StartedAt")
+    updated_at: datetime = Field(alias="UpdatedAt")
+    completed_at: datetime | None = Field(default=None, alias="CompletedAt")
+    is_cleaned_up: bool = Field(default=False, alias="IsCleanedUp")
+    cleaned_up_at: datetime | None = Field(default=None, alias="CleanedUpAt")
+    source: str = Field(default="http", alias="Source")
+    checkpoint: str = Field(alias="CheckpointJson")
+
+    @classmethod
+    def of(cls, job: ExportJob) -> JobEntity:
+        return cls.model_validate(
+            {
+                **job.model_dump(exclude={"request", "columns", "error_details", "checkpoint", "etag"}),
+                "request": job.request.model_dump_json(by_alias=True),
+                "columns": orjson.dumps([col.model_dump(by_alias=True) for col in job.columns]).decode(),
+                "error_details": orjson.dumps(job.error_details).decode() if job.error_details is not None else None,
+                "checkpoint": job.checkpoint.model_dump_json(),
+            }
+        )
+
+    def to_entity(self) -> dict[str, Any]:
+        entity = self.model_dump(by_alias=True, exclude_none=True)
+        if self.file_size_bytes is not None:
+            entity["FileSizeBytes"] = EntityProperty(self.file_size_bytes, EdmType.INT64)
+        return entity
+
+    def to_job(self, etag: str | None) -> ExportJob:
+        data = self.model_dump(exclude={"request", "columns", "error_details", "checkpoint"})
+        return ExportJob(
+            **data,
+            request=CreateExportRequest.model_validate_json(self.request),
+            columns=[ColumnSpec.model_validate(col) for col in orjson.loads(self.columns)],
+            error_details=orjson.loads(self.error_details) if self.error_details else None,
+            checkpoint=Checkpoint.model_validate_json(self.checkpoint),
+            etag=etag,
+        )
+
+
+def _from_entity(entity: dict[str, Any]) -> ExportJob:
+    plain = {key: (value.value if isinstance(value, EntityProperty) else value) for key, value in entity.items()}
+    etag = entity.metadata.get("etag") if hasattr(entity, "metadata") else None
+    return JobEntity.model_validate(plain).to_job(etag)
+
+
+class TableJobStore:
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def insert(self, job: ExportJob) -> ExportJob:
+        try:
+            meta = self._table.create_entity(JobEntity.of(job).to_entity())
+        except ResourceExistsError:
+            raise Conflict(f"export {job.job_id} already exists") from None
+        return job.model_copy(update={"etag": meta.get("etag")})
+
+    def get(self, organization_id: str, job_id: str) -> ExportJob | None:
+        try:
+            entity = self._table.get_entity(organization_id, job_id)
+        except ResourceNotFoundError:
+            return None
+        return _from_entity(entity)
+
+    def replace(self, job: ExportJob) -> ExportJob:
+        if job.etag is None:
+            raise ConcurrencyConflict(f"export {job.job_id} has no ETag to match")
+        try:
+            meta = self._table.update_entity(
+                JobEntity.of(job).to_entity(),
+                mode=UpdateMode.REPLACE,
+                etag=job.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceNotFoundError, ResourceExistsError) as error:
+            raise ConcurrencyConflict(f"export {job.job_id} changed or vanished") from error
+        except HttpResponseError as error:
+            if error.status_code == 412:
+                raise ConcurrencyConflict(f"export {job.job_id} was changed by someone else") from error
+            raise
+        return job.model_copy(update={"etag": meta.get("etag")})
+
+    def list(
+        self,
+        organization_id: str,
+        *,
+        created_by_id: str | None,
+        status: JobStatus | None,
+        page_size: int,
+        continuation_token: str | None,
+    ) -> JobListing:
+        query = "PartitionKey eq @org"
+        parameters: dict[str, Any] = {"org": organization_id}
+        if created_by_id is not None:
+            query += " and CreatedById eq @user"
+            parameters["user"] = created_by_id
+        if status is not None:
+            query += " and Status eq @status"
+            parameters["status"] = status.value
+        pages: Any = self._table.query_entities(query, parameters=parameters, results_per_page=page_size).by_page(
+            continuation_token=_decode_token(continuation_token)
+        )
+        jobs: list[ExportJob] = []
+        token: Any = None
+        # A filtered page can come back short (even empty) with a token: keep reading until it is full.
+        for page in pages:
+            jobs.extend(_from_entity(entity) for entity in page)
+            token = pages.continuation_token
+            if len(jobs) >= page_size or not token:
+                break
+        return JobListing(jobs=jobs, continuation_token=_encode_token(token) if token else None)
+
+    def list_expired(self, now: datetime) -> Iterator[ExportJob]:
+        query = "ExpiresAt lt @now and IsCleanedUp eq false"
+        for entity in self._table.query_entities(query, parameters={"now": now}):
+            yield _from_entity(entity)
+
+    def list_stalled(self, updated_before: datetime) -> Iterator[ExportJob]:
+        query = "UpdatedAt lt @before and (Status eq 'queued' or Status eq 'running')"
+        for entity in self._table.query_entities(query, parameters={"before": updated_before}):
+            yield _from_entity(entity)
+
+
+class TableIdempotencyStore:
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def claim(self, organization_id: str, key: str, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        entity = {
+            "PartitionKey": organization_id,
+            "RowKey": key,
+            "JobId": record.job_id,
+            "RequestHash": record.request_hash,
+        }
+        try:
+            self._table.create_entity(entity)
+            return None
+        except ResourceExistsError:
+            existing = self._table.get_entity(organization_id, key)
+            return IdempotencyRecord(job_id=existing["JobId"], request_hash=existing["RequestHash"])
+
+
+def _encode_token(token: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(token)).decode("ascii")
+
+
+def _decode_token(token: str | None) -> Any:
+    if not token:
+        return None
+    try:
+        decoded = orjson.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise MalformedRequest("continuationToken is not one this API returned.") from None
+    if not isinstance(decoded, dict) or not all(isinstance(v, str | None) for v in decoded.values()):
+        raise MalformedRequest("continuationToken is not one this API returned.")
+    return decoded

@@ -1,0 +1,121 @@
+"""Session fixtures: a private Azurite, and the app served by the local host over real sockets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from shared.auth import encode_principal
+from tests.support.azurite import PROJECT_ROOT, Azurite, free_port
+
+HOST_ENV = {
+    "EXPORTS_CLEANUP_SCHEDULE": "0 0 0 1 1 *",  # once a year: tests run the timer through the admin API
+    "EXPORTS_ROWS_PER_BATCH": "1000",
+    "EXPORTS_CHUNK_ROWS": "100",
+    "EXPORTS_REDRIVE_AFTER_SECONDS": "30",
+}
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    emulator = Azurite().start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def storage_env(azurite: Azurite) -> dict[str, str]:
+    return {"AzureWebJobsStorage": azurite.connection_string, **HOST_ENV}
+
+
+class LocalHost:
+    """`python -m devhost` serving function_app.py, as `func start` would."""
+
+    def __init__(self, env: dict[str, str], *extra_args: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/api"
+        self.log_lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devhost", "--app-dir", str(PROJECT_ROOT), "--port", str(self.port), *extra_args],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._ready = threading.Event()
+        threading.Thread(target=self._pump, daemon=True).start()
+        if not self._ready.wait(60):
+            self.stop()
+            raise RuntimeError("local host did not start:\n" + "\n".join(self.log_lines[-50:]))
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.log_lines.append(line.rstrip())
+            if "listening on" in line:
+                self._ready.set()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def local_host(storage_env: dict[str, str]) -> Iterator[LocalHost]:
+    host = LocalHost(storage_env, "--message-lease-seconds", "30")
+    yield host
+    host.stop()
+    log_path = Path(os.environ.get("LOCAL_HOST_LOG", "/tmp/local-host-tests.log"))
+    log_path.write_text("\n".join(host.log_lines))
+
+
+class Api:
+    """A caller of the export API with a given identity."""
+
+    def __init__(self, base_url: str, principal: str | None) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        if principal is not None:
+            self.session.headers["X-MS-CLIENT-PRINCIPAL"] = principal
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("allow_redirects", False)
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, self.base_url + path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def wait_for(self, job_id: str, *statuses: str, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.get(f"/exports/{job_id}")
+            assert response.status_code == 200, response.text
+            job: dict[str, Any] = response.json()
+            if job["status"] in statuses:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s: {job}")
+            time.sleep(0.2)
+
+
+def principal(org: str, user: str, *roles: str, name: str = "Test User") -> str:
+    return encode_principal(org, user, name, list(roles))

@@ -1,0 +1,185 @@
+"""In-memory adapters behind the same ports, for fast unit tests of the core."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from exports.models import ExportJob, JobStatus, WorkMessage
+from exports.ports import IdempotencyRecord, JobListing, SourceQuery
+from shared.errors import ConcurrencyConflict, Conflict
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "gt": lambda a, b: a is not None and a > b,
+    "ge": lambda a, b: a is not None and a >= b,
+    "lt": lambda a, b: a is not None and a < b,
+    "le": lambda a, b: a is not None and a <= b,
+    "in": lambda a, b: a in b,
+}
+
+
+@dataclass
+class FakeJobStore:
+    jobs: dict[tuple[str, str], ExportJob] = field(default_factory=dict)
+    _etags: Iterator[int] = field(default_factory=itertools.count)
+
+    def _stamp(self, job: ExportJob) -> ExportJob:
+        stored = job.model_copy(deep=True, update={"etag": f"W/{next(self._etags)}"})
+        self.jobs[(job.organization_id, job.job_id)] = stored
+        return stored.model_copy(deep=True)
+
+    def insert(self, job: ExportJob) -> ExportJob:
+        if (job.organization_id, job.job_id) in self.jobs:
+            raise Conflict("exists")
+        return self._stamp(job)
+
+    def get(self, organization_id: str, job_id: str) -> ExportJob | None:
+        job = self.jobs.get((organization_id, job_id))
+        return job.model_copy(deep=True) if job else None
+
+    def replace(self, job: ExportJob) -> ExportJob:
+        current = self.jobs.get((job.organization_id, job.job_id))
+        if current is None or current.etag != job.etag:
+            raise ConcurrencyConflict("etag")
+        return self._stamp(job)
+
+    def list(
+        self,
+        organization_id: str,
+        *,
+        created_by_id: str | None,
+        status: JobStatus | None,
+        page_size: int,
+        continuation_token: str | None,
+    ) -> JobListing:
+        jobs = sorted((j for (org, _), j in self.jobs.items() if org == organization_id), key=lambda j: j.job_id)
+        jobs = [
+            j
+            for j in jobs
+            if (created_by_id is None or j.created_by_id == created_by_id) and (status is None or j.status is status)
+        ]
+        start = int(continuation_token or 0)
+        page = jobs[start : start + page_size]
+        more = start + page_size < len(jobs)
+        return JobListing([j.model_copy(deep=True) for j in page], str(start + page_size) if more else None)
+
+    def list_expired(self, now: datetime) -> Iterator[ExportJob]:
+        for job in list(self.jobs.values()):
+            if job.expires_at is not None and job.expires_at < now and not job.is_cleaned_up:
+                yield job.model_copy(deep=True)
+
+    def list_stalled(self, updated_before: datetime) -> Iterator[ExportJob]:
+        for job in list(self.jobs.values()):
+            if job.updated_at < updated_before and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+                yield job.model_copy(deep=True)
+
+
+@dataclass
+class FakeIdempotencyStore:
+    records: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
+
+    def claim(self, organization_id: str, key: str, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        existing = self.records.get((organization_id, key))
+        if existing is None:
+            self.records[(organization_id, key)] = record
+        return existing
+
+
+@dataclass
+class FakeWorkQueue:
+    messages: list[WorkMessage] = field(default_factory=list)
+
+    def send(self, message: WorkMessage, *, delay: timedelta | None = None) -> None:
+        self.messages.append(message)
+
+    def pop(self) -> WorkMessage:
+        return self.messages.pop(0)
+
+
+@dataclass
+class FakeRowSource:
+    tables: dict[str, dict[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
+    reads: int = 0
+
+    def add(self, table: str, entities: Sequence[dict[str, Any]]) -> None:
+        for entity in entities:
+            partition = self.tables.setdefault(table, {}).setdefault(entity["PartitionKey"], {})
+            partition[entity["RowKey"]] = dict(entity)
+
+    def _matching(self, query: SourceQuery, after: str | None) -> Iterator[dict[str, Any]]:
+        partition = self.tables.get(query.table, {}).get(query.partition, {})
+        for key in sorted(partition):
+            if after is not None and key <= after:
+                continue
+            entity = partition[key]
+            if all(_OPS[c.op](entity.get(c.prop), c.value) for c in query.conditions):
+                yield dict(entity)
+
+    def read(self, query: SourceQuery, after: str | None) -> Iterator[dict[str, Any]]:
+        self.reads += 1
+        yield from self._matching(query, after)
+
+    def count(self, query: SourceQuery, after: str | None, limit: int) -> tuple[int, str | None]:
+        counted, last = 0, None
+        for entity in self._matching(query, after):
+            counted += 1
+            last = entity["RowKey"]
+            if counted >= limit:
+                return counted, last
+        return counted, None
+
+
+@dataclass
+class FakeBlobSink:
+    staged: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    properties: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    fail_after_stages: int | None = None
+    stage_calls: int = 0
+
+    def stage(self, blob_name: str, block_id: str, data: bytes) -> None:
+        self.stage_calls += 1
+        self.staged.setdefault(blob_name, {})[block_id] = bytes(data)
+        if self.fail_after_stages is not None and self.stage_calls >= self.fail_after_stages:
+            self.fail_after_stages = None
+            raise ConnectionError("simulated crash after staging a block")
+
+    def commit(
+        self,
+        blob_name: str,
+        block_ids: Sequence[str],
+        *,
+        content_type: str,
+        content_disposition: str,
+        content_encoding: str | None = None,
+    ) -> int:
+        staged = self.staged.get(blob_name, {})
+        self.blobs[blob_name] = b"".join(staged[block_id] for block_id in block_ids)
+        self.properties[blob_name] = {
+            "content_type": content_type,
+            "content_disposition": content_disposition,
+            "content_encoding": content_encoding,
+        }
+        return len(self.blobs[blob_name])
+
+    def discard(self, blob_name: str) -> None:
+        self.blobs.pop(blob_name, None)
+        self.staged.pop(blob_name, None)
+
+    def exists(self, blob_name: str) -> bool:
+        return blob_name in self.blobs
+
+
+@dataclass
+class FakeLinkSigner:
+    signed: list[tuple[str, timedelta]] = field(default_factory=list)
+
+    def sign(self, blob_name: str, *, file_name: str, valid_for: timedelta) -> str:
+        self.signed.append((blob_name, valid_for))
+        return f"https://blobs.example/{blob_name}?file={quote(file_name)}&valid={int(valid_for.total_seconds())}"

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from exports.models import WorkMessage
+from exports.ports import FixedClock
+from exports.service import ExportService
+from shared.auth import ACCESS_REPORTS, MANAGE_SYSTEM_SETTINGS, Principal
+from shared.settings import Settings
+from tests.support.fakes import (
+    FakeBlobSink,
+    FakeIdempotencyStore,
+    FakeJobStore,
+    FakeLinkSigner,
+    FakeRowSource,
+    FakeWorkQueue,
+)
+from tools.synthetic_cases import synthetic_cases
+
+ORG_A = "org-a"
+ORG_B = "org-b"
+
+
+@dataclass
+class World:
+    service: ExportService
+    jobs: FakeJobStore
+    queue: FakeWorkQueue
+    source: FakeRowSource
+    sink: FakeBlobSink
+    signer: FakeLinkSigner
+    clock: FixedClock
+
+    def load_cases(self, organization_id: str, count: int, **kwargs: Any) -> list[dict[str, Any]]:
+        entities = list(synthetic_cases(organization_id, count, **kwargs))
+        self.source.add("cases", entities)
+        return entities
+
+    def drain(self, *, limit: int = 10_000) -> int:
+        """Runs queued work messages until none are left; returns how many ran."""
+        ran = 0
+        while self.queue.messages and ran < limit:
+            self.service.run_step(self.queue.pop())
+            ran += 1
+        return ran
+
+    def step(self) -> WorkMessage:
+        message = self.queue.pop()
+        self.service.run_step(message)
+        return message
+
+
+def make_world(**overrides: Any) -> World:
+    settings = Settings(
+        storage_connection_string="UseDevelopmentStorage=true",
+        **{"rows_per_batch": 1_000, "chunk_rows": 100, "block_size_bytes": 64 * 1024, **overrides},
+    )
+    clock = FixedClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    world = World(
+        service=None,  # type: ignore[arg-type]
+        jobs=FakeJobStore(),
+        queue=FakeWorkQueue(),
+        source=FakeRowSource(),
+        sink=FakeBlobSink(),
+        signer=FakeLinkSigner(),
+        clock=clock,
+    )
+    world.service = ExportService(
+        settings=settings,
+        jobs=world.jobs,
+        idempotency=FakeIdempotencyStore(),
+        work=world.queue,
+        source=world.source,
+        sink=world.sink,
+        signer=world.signer,
+        clock=clock,
+        monotonic=lambda: 0.0,
+    )
+    return world
+
+
+@pytest.fixture
+def world() -> World:
+    return make_world()
+
+
+@pytest.fixture
+def analyst() -> Principal:
+    return Principal(ORG_A, "user-1", "Ana Lyst", frozenset({ACCESS_REPORTS}))
+
+
+@pytest.fixture
+def colleague() -> Principal:
+    return Principal(ORG_A, "user-2", "Col League", frozenset({ACCESS_REPORTS}))
+
+
+@pytest.fixture
+def admin() -> Principal:
+    return Principal(ORG_A, "admin-1", "Ad Min", frozenset({ACCESS_REPORTS, MANAGE_SYSTEM_SETTINGS}))
+
+
+@pytest.fixture
+def outsider() -> Principal:
+    return Principal(ORG_B, "user-1", "Out Sider", frozenset({ACCESS_REPORTS, MANAGE_SYSTEM_SETTINGS}))

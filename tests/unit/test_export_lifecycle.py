@@ -1,0 +1,349 @@
+"""The job lifecycle through the service, on in-memory adapters."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+
+from exports.models import CreateExportRequest, JobStage, JobStatus, WorkMessage
+from shared.auth import Principal
+from shared.errors import BadMessage, Conflict, Forbidden, Gone, NotFound, ValidationFailed
+from tests.unit.conftest import ORG_A, World, make_world
+
+
+def csv_request(**fields: object) -> CreateExportRequest:
+    return CreateExportRequest.model_validate({"format": "CSV", **fields})
+
+
+def read_csv(data: bytes) -> list[list[str]]:
+    assert data.startswith(b"\xef\xbb\xbf"), "CSV starts with a UTF-8 byte-order mark"
+    return list(csv.reader(io.StringIO(data[3:].decode("utf-8"), newline="")))
+
+
+def test_an_export_runs_in_several_batches_and_holds_every_row_once(world: World, analyst: Principal) -> None:
+    entities = world.load_cases(ORG_A, 2_550)
+    job, created = world.service.create(analyst, csv_request())
+    assert created and job.status is JobStatus.QUEUED
+
+    steps = world.drain()
+
+    view = world.service.get(analyst, job.job_id)
+    assert view.status is JobStatus.COMPLETED and view.progress == 100
+    assert view.total_rows == view.processed_rows == 2_550
+    assert steps == 1 + 3  # counting, then three batches of at most 1,000 rows
+    rows = read_csv(world.sink.blobs[job.blob_name])
+    assert rows[0][:3] == ["case_id", "case_number", "case_status"]
+    assert [row[0] for row in rows[1:]] == [entity["CaseId"] for entity in entities]
+    assert view.download_url is not None and view.expires_at == world.clock.now() + timedelta(days=7)
+
+
+def test_the_file_is_committed_as_a_named_csv_attachment(world: World, analyst: Principal) -> None:
+    world.load_cases(ORG_A, 10)
+    job, _ = world.service.create(analyst, csv_request())
+    world.drain()
+    properties = world.sink.properties[job.blob_name]
+    assert properties["content_type"] == "text/csv; charset=utf-8"
+    assert properties["content_disposition"] is not None
+    assert properties["content_disposition"].startswith('attachment; filename="cases-flat_file-20260301-120000.csv"')
+
+
+def test_an_export_of_no_rows_completes_with_just_the_header(world: World, analyst: Principal) -> None:
+    job, _ = world.service.create(analyst, csv_request())
+    world.drain()
+    assert world.service.get(analyst, job.job_id).total_rows == 0
+    assert len(read_csv(world.sink.blobs[job.blob_name])) == 1
+
+
+def test_filters_select_rows_by_status_and_date(world: World, analyst: Principal) -> None:
+    entities = world.load_cases(ORG_A, 500)
+    request = csv_request(statuses=["CLOSED", "OPEN"], dateRange={"start": "2024-01-01", "end": "2024-12-31"})
+    job, _ = world.service.create(analyst, request)
+    world.drain()
+    expected = [e["CaseId"] for e in entities if e["Status"] in ("CLOSED", "OPEN") and e["CreatedAt"].year == 2024]
+    assert expected, "the synthetic data has matching rows"
+    assert [row[0] for row in read_csv(world.sink.blobs[job.blob_name])[1:]] == expected
+
+
+def test_a_redelivered_message_leaves_the_file_unchanged(analyst: Principal) -> None:
+    undisturbed = make_world()
+    undisturbed.load_cases(ORG_A, 1_500)
+    job, _ = undisturbed.service.create(analyst, csv_request())
+    undisturbed.drain()
+    expected = undisturbed.sink.blobs[job.blob_name]
+
+    world = make_world()
+    world.load_cases(ORG_A, 1_500)
+    job, _ = world.service.create(analyst, csv_request())
+    while world.queue.messages:
+        message = world.queue.messages[0]
+        world.step()
+        world.service.run_step(message)  # the same message, delivered a second time
+    assert world.sink.blobs[job.blob_name] == expected
+
+
+def test_a_batch_that_crashed_after_staging_is_redone_to_the_same_bytes(analyst: Principal) -> None:
+    undisturbed = make_world(block_size_bytes=64 * 1024)
+    undisturbed.load_cases(ORG_A, 3_000)
+    job, _ = undisturbed.service.create(analyst, csv_request())
+    undisturbed.drain()
+    expected = undisturbed.sink.blobs[job.blob_name]
+
+    world = make_world(block_size_bytes=64 * 1024)
+    world.load_cases(ORG_A, 3_000)
+    job, _ = world.service.create(analyst, csv_request())
+    world.step()  # counting
+    world.sink.fail_after_stages = 3
+    message = world.queue.messages[0]
+    with pytest.raises(ConnectionError):
+        world.step()
+    world.service.run_step(message)  # the host re-delivers it
+    world.drain()
+    assert world.sink.blobs[job.blob_name] == expected
+
+
+def test_a_stale_message_redrives_a_job_only_once_it_stopped_moving(world: World, analyst: Principal) -> None:
+    world.load_cases(ORG_A, 3_000)
+    job, _ = world.service.create(analyst, csv_request())
+    world.step()
+    first_batch = world.queue.messages[0]
+    world.step()
+    world.queue.messages.clear()  # the next message was lost after the checkpoint
+    world.service.run_step(first_batch)
+    assert world.queue.messages == [], "a fresh job is left alone"
+    world.clock.advance(timedelta(minutes=5))
+    world.service.run_step(first_batch)
+    assert [m.seq for m in world.queue.messages] == [2]
+    world.drain()
+    assert world.service.get(analyst, job.job_id).status is JobStatus.COMPLETED
+
+
+def test_the_timer_redrives_a_job_whose_message_was_lost(world: World, analyst: Principal) -> None:
+    world.load_cases(ORG_A, 100)
+    job, _ = world.service.create(analyst, csv_request())
+    world.queue.messages.clear()
+    world.clock.advance(timedelta(minutes=20))
+    assert world.service.redrive_stalled() == 1
+    world.drain()
+    assert world.service.get(analyst, job.job_id).status is JobStatus.COMPLETED
+
+
+def test_a_job_that_never_moves_fails_after_the_redrive_limit(world: World, analyst: Principal) -> None:
+    job, _ = world.service.create(analyst, csv_request())
+    for _ in range(3):
+        world.queue.messages.clear()
+        world.clock.advance(timedelta(minutes=20))
+        world.service.redrive_stalled()
+    world.clock.advance(timedelta(minutes=20))
+    world.service.redrive_stalled()
+    view = world.service.get(analyst, job.job_id)
+    assert view.status is JobStatus.FAILED
+    assert view.error_message is not None and "stopped making progress" in view.error_message
+
+
+def test_cancelling_stops_the_export_at_the_next_batch_and_keeps_no_file(world: World, analyst: Principal) -> None:
+    world.load_cases(ORG_A, 3_000)
+    job, _ = world.service.create(analyst, csv_request())
+    world.step()
+    world.step()
+    assert world.service.cancel(analyst, job.job_id).status is JobStatus.CANCELLED
+    world.drain()
+    assert job.blob_name not in world.sink.blobs and job.blob_name not in world.sink.staged
+    with pytest.raises(Conflict):
+        world.service.download_link(analyst, job.job_id)
+
+
+def test_cancelling_twice_is_harmless_but_a_completed_job_cannot_be_cancelled(world: World, analyst: Principal) -> None:
+    first, _ = world.service.create(analyst, csv_request())
+    world.service.cancel(analyst, first.job_id)
+    assert world.service.cancel(analyst, first.job_id).status is JobStatus.CANCELLED
+    done, _ = world.service.create(analyst, csv_request())
+    world.drain()
+    with pytest.raises(Conflict, match="already completed"):
+        world.service.cancel(analyst, done.job_id)
+
+
+def test_a_cancel_that_lands_during_finalizing_still_wins(world: World, analyst: Principal) -> None:
+    world.load_cases(ORG_A, 50)
+    job, _ = world.service.create(analyst, csv_request())
+    world.step()
+    original_commit = world.sink.commit
+
+    def commit_then_cancel(*args: object, **kwargs: object) -> int:
+        size = original_commit(*args, **kwargs)  # type: ignore[arg-type]
+        world.service.cancel(analyst, job.job_id)
+        return size
+
+    world.sink.commit = commit_then_cancel  # type: ignore[method-assign]
+    world.drain()
+    assert world.service.get(analyst, job.job_id).status is JobStatus.CANCELLED
+    assert job.blob_name not in world.sink.blobs
+
+
+def test_a_record_that_cannot_be_exported_fails_the_job_with_a_readable_reason(
+    world: World, analyst: Principal
+) -> None:
+    entities = world.load_cases(ORG_A, 20)
+    broken = dict(entities[7], CreatedAt="last tuesday")
+    world.source.add("cases", [broken])
+    job, _ = world.service.create(analyst, csv_request())
+    world.drain()
+    view = world.service.get(analyst, job.job_id)
+    assert view.status is JobStatus.FAILED
+    assert view.error_message == (
+        f"Source record {broken['RowKey']} has a str in column case_created_at, which holds datetime values; "
+        "fix the record and retry."
+    )
+    assert job.blob_name not in world.sink.blobs
+
+
+def test_a_storage_error_is_retried_then_fails_the_job_on_the_last_attempt(world: World, analyst: Principal) -> None:
+    world.load_cases(ORG_A, 10)
+    job, _ = world.service.create(analyst, csv_request())
+    world.step()
+    message = world.queue.pop()
+    world.sink.fail_after_stages = 1
+    with pytest.raises(ConnectionError):
+        world.service.run_step(message, attempt=1)
+    world.sink.fail_after_stages = 1
+    world.service.run_step(message, attempt=5)
+    view = world.service.get(analyst, job.job_id)
+    assert view.status is JobStatus.FAILED
+    assert view.error_message is not None and "after 5 attempts (ConnectionError)" in view.error_message
+
+
+def test_a_work_message_for_an_unknown_job_is_a_bad_message(world: World) -> None:
+    with pytest.raises(BadMessage, match="does not exist"):
+        world.service.run_step(WorkMessage(org_id=ORG_A, job_id="nope", seq=0))
+
+
+def test_the_same_idempotency_key_returns_the_same_job(world: World, analyst: Principal) -> None:
+    first, created = world.service.create(analyst, csv_request(), idempotency_key="abc")
+    again, created_again = world.service.create(analyst, csv_request(), idempotency_key="abc")
+    assert created and not created_again and again.job_id == first.job_id
+    assert len(world.queue.messages) == 1
+    with pytest.raises(ValidationFailed, match="different export request"):
+        world.service.create(analyst, csv_request(statuses=["OPEN"]), idempotency_key="abc")
+
+
+def test_an_idempotency_key_is_scoped_to_its_user(world: World, analyst: Principal, colleague: Principal) -> None:
+    mine, _ = world.service.create(analyst, csv_request(), idempotency_key="abc")
+    theirs, created = world.service.create(colleague, csv_request(), idempotency_key="abc")
+    assert created and theirs.job_id != mine.job_id
+
+
+def test_exporting_cases_needs_the_access_reports_permission(world: World) -> None:
+    nobody = Principal(ORG_A, "user-9", "No Body", frozenset())
+    with pytest.raises(Forbidden, match="access_reports"):
+        world.service.create(nobody, csv_request())
+
+
+def test_other_users_and_organizations_see_a_job_as_missing(
+    world: World, analyst: Principal, colleague: Principal, outsider: Principal, admin: Principal
+) -> None:
+    job, _ = world.service.create(analyst, csv_request())
+    for stranger in (colleague, outsider):
+        with pytest.raises(NotFound):
+            world.service.get(stranger, job.job_id)
+        with pytest.raises(NotFound):
+            world.service.cancel(stranger, job.job_id)
+        with pytest.raises(NotFound):
+            world.service.download_link(stranger, job.job_id)
+    assert world.service.get(admin, job.job_id).job_id == job.job_id
+
+
+def test_listing_shows_own_jobs_newest_first_and_the_organization_to_admins(
+    world: World, analyst: Principal, colleague: Principal, admin: Principal
+) -> None:
+    ids = []
+    for _ in range(3):
+        ids.append(world.service.create(analyst, csv_request())[0].job_id)
+        world.clock.advance(timedelta(seconds=1))
+    world.service.create(colleague, csv_request())
+    page = world.service.list(analyst, status=None, page_size=2, continuation_token=None, whole_organization=False)
+    assert [item.job_id for item in page.items] == [ids[2], ids[1]] and page.continuation_token
+    rest = world.service.list(
+        analyst, status=None, page_size=2, continuation_token=page.continuation_token, whole_organization=False
+    )
+    assert [item.job_id for item in rest.items] == [ids[0]] and rest.continuation_token is None
+    everyone = world.service.list(admin, status=None, page_size=10, continuation_token=None, whole_organization=True)
+    assert len(everyone.items) == 4
+    with pytest.raises(Forbidden):
+        world.service.list(analyst, status=None, page_size=10, continuation_token=None, whole_organization=True)
+
+
+def test_download_is_refused_until_completed_and_gone_after_expiry(world: World, analyst: Principal) -> None:
+    world.load_cases(ORG_A, 10)
+    job, _ = world.service.create(analyst, csv_request())
+    with pytest.raises(Conflict, match="queued"):
+        world.service.download_link(analyst, job.job_id)
+    world.drain()
+    assert world.service.download_link(analyst, job.job_id).startswith("https://blobs.example/")
+    assert world.signer.signed[-1][1] == timedelta(minutes=15)
+    world.clock.advance(timedelta(days=7, seconds=1))
+    with pytest.raises(Gone):
+        world.service.download_link(analyst, job.job_id)
+
+
+def test_a_link_never_outlives_the_file(world: World, analyst: Principal) -> None:
+    world.load_cases(ORG_A, 10)
+    job, _ = world.service.create(analyst, csv_request())
+    world.drain()
+    world.clock.advance(timedelta(days=7) - timedelta(minutes=5))
+    world.service.download_link(analyst, job.job_id)
+    assert world.signer.signed[-1][1] == timedelta(minutes=5)
+
+
+def test_clean_up_deletes_expired_files_once_and_marks_jobs(world: World, analyst: Principal) -> None:
+    world.load_cases(ORG_A, 10)
+    job, _ = world.service.create(analyst, csv_request())
+    world.drain()
+    assert world.service.clean_up() == 0
+    world.clock.advance(timedelta(days=8))
+    assert world.service.clean_up() == 1
+    assert world.service.clean_up() == 0
+    assert job.blob_name not in world.sink.blobs
+    stored = world.jobs.get(ORG_A, job.job_id)
+    assert stored is not None and stored.is_cleaned_up and stored.cleaned_up_at == world.clock.now()
+    with pytest.raises(Gone):
+        world.service.download_link(analyst, job.job_id)
+
+
+def test_progress_and_stage_are_reported_while_running(world: World, analyst: Principal) -> None:
+    world.load_cases(ORG_A, 2_000)
+    job, _ = world.service.create(analyst, csv_request())
+    world.step()
+    view = world.service.get(analyst, job.job_id)
+    assert (view.status, view.stage, view.total_rows, view.progress) == (
+        JobStatus.RUNNING,
+        JobStage.EXPORTING,
+        2_000,
+        0,
+    )
+    world.step()
+    view = world.service.get(analyst, job.job_id)
+    assert (view.processed_rows, view.progress) == (1_000, 50)
+
+
+def test_an_unreadable_work_message_fails_the_job_it_names_on_its_last_attempt(
+    world: World, analyst: Principal
+) -> None:
+    job, _ = world.service.create(analyst, csv_request())
+    body = f'{{"v": 9, "orgId": "{ORG_A}", "jobId": "{job.job_id}", "seq": 0}}'.encode()
+    world.service.reject_work_message(body, "unknown schema version 9", attempt=4)
+    assert world.service.get(analyst, job.job_id).status is JobStatus.QUEUED
+    world.service.reject_work_message(body, "unknown schema version 9", attempt=5)
+    view = world.service.get(analyst, job.job_id)
+    assert view.status is JobStatus.FAILED
+    assert view.error_message == (
+        "The export stopped: one of its work messages could not be read (unknown schema version 9)."
+    )
+
+
+def test_an_unreadable_work_message_never_touches_another_organizations_job(world: World, analyst: Principal) -> None:
+    job, _ = world.service.create(analyst, csv_request())
+    body = f'{{"v": 9, "orgId": "org-b", "jobId": "{job.job_id}", "seq": 0}}'.encode()
+    world.service.reject_work_message(body, "unknown schema version 9", attempt=5)
+    assert world.service.get(analyst, job.job_id).status is JobStatus.QUEUED
