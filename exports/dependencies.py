@@ -5,13 +5,20 @@ from __future__ import annotations
 import threading
 
 from exports.service import ExportService
+from exports.tag_service import TagService
+from shared.redaction import install_log_redaction
 from shared.settings import WORK_QUEUE, get_settings
 from shared.storage.blob_sink import AzureBlobSink
 from shared.storage.clients import StorageClients
 from shared.storage.job_table import TableIdempotencyStore, TableJobStore
 from shared.storage.row_source import TableRowSource
+from shared.storage.run_store import AzureRunStore
 from shared.storage.sas import AzureLinkSigner
+from shared.storage.tag_table import TableTagStore
 from shared.storage.work_queue import AzureWorkQueue
+
+# No account key or SAS signature in any log line of this process (issue 7); loading the app is enough.
+install_log_redaction()
 
 _lock = threading.Lock()
 _service: ExportService | None = None
@@ -48,4 +55,17 @@ def build_service(clients: StorageClients) -> ExportService:
         source=TableRowSource(clients.tables),
         sink=AzureBlobSink(clients.blobs, settings.exports_container),
         signer=AzureLinkSigner(clients.blobs, settings.exports_container),
+        tags=TableTagStore(clients.tables.get_table_client(settings.tags_table)),
+        runs=AzureRunStore(clients.blobs, settings.exports_container),
     )
+
+
+_tag_service: TagService | None = None
+
+
+def tag_service() -> TagService:
+    global _tag_service
+    if _tag_service is None:
+        service = export_service()
+        _tag_service = TagService(settings=service.settings, tags=service.tags, source=service.source)
+    return _tag_service

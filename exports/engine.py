@@ -33,13 +33,16 @@ class BatchResult:
 
 @dataclass
 class ExportBatch:
-    """One bounded batch of one export; everything it needs comes from the job's checkpoint."""
+    """One bounded batch of one export; everything it needs comes from the job's checkpoint.
+
+    `row_limit` and `chunk_rows` count source units; `BatchResult.rows` counts output rows.
+    """
 
     blob_name: str
     batch_index: int
     writer: FormatWriter
     sink: BlobSink
-    build_row: Callable[[Entity], Sequence[Any]]
+    build_rows: Callable[[Entity], Sequence[Sequence[Any]]]
     starts_file: bool
     row_limit: int
     chunk_rows: int
@@ -48,19 +51,24 @@ class ExportBatch:
     _buffer: bytearray = field(default_factory=bytearray)
     _result: BatchResult = field(default_factory=BatchResult)
 
-    def run(self, entities: Iterable[Entity]) -> BatchResult:
+    def run(self, units: Iterable[Entity]) -> BatchResult:
+        """Consumes source units (a case, a ticket: one or more output rows each) in key order."""
         if self.starts_file:
             self._buffer += self.writer.begin()
         chunk: list[Sequence[Any]] = []
+        units_in_chunk = 0
+        units_done = 0
         finished = True
-        for entity in entities:
-            chunk.append(self.build_row(entity))
-            self._result.cursor = str(entity["RowKey"])
-            if len(chunk) == self.chunk_rows:
+        for unit in units:
+            chunk.extend(self.build_rows(unit))
+            units_in_chunk += 1
+            self._result.cursor = str(unit["RowKey"])
+            if units_in_chunk == self.chunk_rows:
                 self._write(chunk)
-                chunk = []
+                units_done += units_in_chunk
+                chunk, units_in_chunk = [], 0
                 # Cut only at whole chunks, so the bytes never depend on where a batch ended.
-                if self._result.rows >= self.row_limit or self.out_of_time():
+                if units_done >= self.row_limit or self.out_of_time():
                     finished = False
                     break
         if finished:

@@ -22,7 +22,7 @@ def parse_message(body: bytes, model: type[ModelT]) -> ModelT:
         raise BadMessage("message is not JSON") from None
     if not isinstance(document, dict):
         raise BadMessage("message is not a JSON object")
-    if document.get("v") != 1:
+    if document.get("v") != 1 or isinstance(document.get("v"), bool):  # true == 1 in Python
         raise BadMessage(f"message has unknown schema version {document.get('v')!r}; expected 1")
     try:
         return model.model_validate(document)

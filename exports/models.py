@@ -33,8 +33,14 @@ class ExportType(StrEnum):
 
 class ExportFormat(StrEnum):
     CSV = "CSV"
+    XLSX = "XLSX"
     JSON = "JSON"
     JSONL = "JSONL"
+
+
+class Compression(StrEnum):
+    NONE = "none"
+    GZIP = "gzip"
 
 
 class JobStatus(StrEnum):
@@ -103,6 +109,11 @@ class CreateExportRequest(CamelModel):
     dataset: Dataset = Dataset.CASES
     export_type: ExportType = ExportType.FLAT_FILE
     format: ExportFormat
+    # File options.
+    csv_bom: bool = True
+    csv_delimiter: Literal[",", ";", "\t", "|"] = ","
+    compression: Compression = Compression.NONE
+    neutralize_formulas: bool = True
     # Flat-file filters and column options (seed 000).
     date_range: DateRange | None = None
     statuses: Annotated[list[ShortText], Field(max_length=50)] | None = None
@@ -132,26 +143,144 @@ class CreateExportRequest(CamelModel):
 
     @model_validator(mode="after")
     def _fits_dataset(self) -> CreateExportRequest:
+        case_only = {"date_range", "statuses", "categories", "business_units", "locations", "include_investigations",
+                     "max_investigations", "include_tagged_fields", "include_overflow", "export_type"}
+        ticket_only = {"view_id", "filters", "search_term", "scope"}
         if self.dataset is Dataset.TICKETS:
-            raise ValueError("dataset 'tickets' is not available yet; export 'cases'")
-        if self.view_id or self.filters or self.search_term or self.scope:
-            raise ValueError("viewId, filters, searchTerm and scope apply to the 'tickets' dataset only")
+            if case_only & self.model_fields_set:
+                names = sorted(to_camel(name) for name in case_only & self.model_fields_set)
+                raise ValueError(f"{', '.join(names)} apply to the 'cases' dataset only")
+            return self
+        if ticket_only & self.model_fields_set:
+            names = sorted(to_camel(name) for name in ticket_only & self.model_fields_set)
+            raise ValueError(f"{', '.join(names)} apply to the 'tickets' dataset only")
+        if self.sort_field:
+            raise ValueError("sortField applies to the 'tickets' dataset only; cases export in case order")
         if self.export_type is ExportType.CUSTOM and not self.columns:
             raise ValueError("a CUSTOM export needs the list of columns")
         if self.export_type is not ExportType.CUSTOM and self.columns:
             raise ValueError("columns may only be chosen for a CUSTOM export")
+        if self.format is not ExportFormat.CSV and {"csv_bom", "csv_delimiter"} & self.model_fields_set:
+            raise ValueError("csvBom and csvDelimiter apply to CSV exports only")
+        if self.format is ExportFormat.XLSX and self.compression is Compression.GZIP:
+            raise ValueError("XLSX files are already compressed; gzip applies to CSV, JSON and JSONL")
         if self.sort_direction and not self.sort_field:
             raise ValueError("sortDirection needs sortField")
         return self
 
 
 class ColumnSpec(CamelModel):
-    """One output column as snapshotted into the job: name, label, data type, format pattern."""
+    """One output column as snapshotted into the job: name, label, data type, format pattern.
+
+    Tag columns also carry where their value comes from, so a job keeps the tag as it was when
+    the job was requested, whatever happens to the tag later.
+    """
 
     name: str
     label: str
     data_type: str
     format_pattern: str | None = None
+    source_entity_type: str | None = None
+    source_field_path: str | None = None
+    template_id: str | None = None
+    # The overflow column: the tagged custom fields it leaves out ("key" or "key@templateId").
+    excluded_fields: list[str] | None = None
+
+
+class ExportSourceType(StrEnum):
+    CASE = "CASE"
+    INVESTIGATION = "INVESTIGATION"
+    DISCLOSURE = "DISCLOSURE"
+    INTERVIEW_RESPONSE = "INTERVIEW_RESPONSE"
+    RIU = "RIU"
+
+
+class ExportDataType(StrEnum):
+    TEXT = "TEXT"
+    NUMBER = "NUMBER"
+    DATE = "DATE"
+    BOOLEAN = "BOOLEAN"
+    CURRENCY = "CURRENCY"
+    PERCENTAGE = "PERCENTAGE"
+
+
+TagSlot = Annotated[int, Field(ge=1, le=20)]
+TagColumnName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=50)]
+SourceFieldPath = Annotated[
+    str, StringConstraints(pattern=r"^(customFields|responses)(\.[A-Za-z0-9_]{1,50}){1,5}$", max_length=100)
+]
+
+
+class TagCreate(CamelModel):
+    """Seed 000's CreateTagDto: an admin promotes one custom field to a named column."""
+
+    source_entity_type: ExportSourceType
+    source_field_path: SourceFieldPath
+    template_id: UUID | None = None
+    tag_slot: TagSlot
+    column_name: TagColumnName
+    display_label: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    data_type: ExportDataType
+    format_pattern: Annotated[str, StringConstraints(min_length=1, max_length=50)] | None = None
+
+    @model_validator(mode="after")
+    def _path_fits_entity(self) -> TagCreate:
+        is_response = self.source_field_path.startswith("responses.")
+        if is_response != (self.source_entity_type is ExportSourceType.INTERVIEW_RESPONSE):
+            raise ValueError(
+                "sourceFieldPath must start with 'responses.' for INTERVIEW_RESPONSE and "
+                "with 'customFields.' for every other sourceEntityType"
+            )
+        return self
+
+
+class TagUpdate(CamelModel):
+    """Seed 000's UpdateTagDto: any subset of the create fields."""
+
+    source_entity_type: ExportSourceType | None = None
+    source_field_path: SourceFieldPath | None = None
+    template_id: UUID | None = None
+    tag_slot: TagSlot | None = None
+    column_name: TagColumnName | None = None
+    display_label: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)] | None = None
+    data_type: ExportDataType | None = None
+    format_pattern: Annotated[str, StringConstraints(min_length=1, max_length=50)] | None = None
+
+
+class ReportFieldTag(TagCreate):
+    """Seed 000's ReportFieldTag as stored: the create fields plus audit fields."""
+
+    organization_id: str = Field(exclude=True)
+    created_at: datetime
+    updated_at: datetime
+    created_by_id: str
+    etag: str | None = Field(default=None, exclude=True)
+
+    def column(self) -> ColumnSpec:
+        return ColumnSpec(
+            name=self.column_name,
+            label=self.display_label,
+            data_type=self.data_type.value,
+            format_pattern=self.format_pattern,
+            source_entity_type=self.source_entity_type.value,
+            source_field_path=self.source_field_path,
+            template_id=str(self.template_id) if self.template_id else None,
+        )
+
+
+class TagList(CamelModel):
+    items: list[ReportFieldTag]
+
+
+class TagPreviewValue(CamelModel):
+    tag_slot: int
+    column_name: str
+    display_label: str
+    data_type: ExportDataType
+    source_entity_type: ExportSourceType
+    source_field_path: str
+    raw_value: Any
+    value: Any
 
 
 class Checkpoint(BaseModel):
@@ -169,6 +298,8 @@ class Checkpoint(BaseModel):
     parts: list[int] = Field(default_factory=list)
     format_state: dict[str, Any] = Field(default_factory=dict)
     redrives: int = 0
+    # Sorted exports: the number of sorted runs the counting stage wrote.
+    sort_runs: int = 0
 
 
 class ExportJob(BaseModel):
@@ -263,7 +394,7 @@ class WorkMessage(CamelModel):
     v: Literal[1] = 1
     org_id: str = Field(min_length=1, max_length=128)
     job_id: str = Field(min_length=1, max_length=100)
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, strict=True)  # a step number: not "1", 1.0 or true
 
 
 class Requester(CamelModel):

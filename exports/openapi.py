@@ -1,4 +1,9 @@
-"""The OpenAPI document, generated from the same pydantic models the routes use."""
+"""The OpenAPI document, generated from the same pydantic models the routes use.
+
+Bodies, responses and query parameters all come from the models (`models_json_schema`); only the
+list of routes, their status codes and headers are written here. `tests/unit/test_openapi.py`
+checks that every HTTP function in function_app.py is described here and nothing else is.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,30 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from exports.http_fields import ColumnCatalog
-from exports.models import CamelModel, CreateExportRequest, JobPage, JobView
+from exports.http_fields import ColumnCatalog, ColumnsQuery, PreviewQuery
+from exports.http_jobs import ListQuery
+from exports.models import (
+    CamelModel,
+    CreateExportRequest,
+    JobPage,
+    JobView,
+    ReportFieldTag,
+    TagCreate,
+    TagList,
+    TagPreviewValue,
+    TagUpdate,
+)
+from shared.auth import MAX_HEADER_BYTES
+from shared.http import MAX_BODY_BYTES, PROBLEM_JSON
 
 REF = "#/components/schemas/{model}"
+
+
+class ProblemError(CamelModel):
+    """One validation error: where (a dotted path, `(body)` for the whole body) and what."""
+
+    field: str
+    message: str
 
 
 class Problem(CamelModel):
@@ -21,7 +46,8 @@ class Problem(CamelModel):
     title: str
     status: int
     detail: str
-    errors: list[dict[str, str]] | None = None
+    instance: str | None = None
+    errors: list[ProblemError] | None = None
 
 
 class Health(CamelModel):
@@ -29,81 +55,166 @@ class Health(CamelModel):
     storage: str
 
 
+class TagPreview(CamelModel):
+    """What GET /export-fields/tags/preview answers: one case's value for each of the organization's tags."""
+
+    case_id: str
+    values: list[TagPreviewValue]
+
+
+# Models described in components/schemas: (model, mode). Requests and query models validate input.
+_INPUT_MODELS: tuple[type[BaseModel], ...] = (
+    CreateExportRequest,
+    ListQuery,
+    ColumnsQuery,
+    PreviewQuery,
+    TagCreate,
+    TagUpdate,
+)
+_OUTPUT_MODELS: tuple[type[BaseModel], ...] = (
+    JobView,
+    JobPage,
+    ColumnCatalog,
+    ReportFieldTag,
+    TagList,
+    TagPreview,
+    Problem,
+    Health,
+)
+
+_PROBLEM_TEXT = {
+    400: "Malformed request (not JSON, or a continuation token this API did not issue)",
+    401: "No X-MS-CLIENT-PRINCIPAL, or one that cannot be read",
+    403: "The principal lacks the permission this needs",
+    404: "No such job for this caller (another user's or organization's job looks the same)",
+    409: "Conflict with the job's state",
+    410: "The file has expired and was deleted",
+    413: f"The body is over {MAX_BODY_BYTES} bytes",
+    422: "Validation failed; `errors` names each field and bound",
+    503: "Storage is unreachable",
+}
+
+
 def _ref(model: type[BaseModel]) -> dict[str, Any]:
     return {"$ref": REF.format(model=model.__name__)}
 
 
-def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+def _json(model: type[BaseModel], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+    if headers:
+        response["headers"] = headers
+    return response
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
-    text = {
-        400: "Malformed request",
-        401: "No or invalid principal",
-        403: "Missing permission",
-        404: "Not found",
-        409: "Conflict with the job's state",
-        410: "File expired",
-        413: "Body too large",
-        422: "Validation failed",
-        503: "Storage unreachable",
-    }
     return {
-        str(status): {"description": text[status], "content": {"application/problem+json": {"schema": _ref(Problem)}}}
+        str(status): {"description": _PROBLEM_TEXT[status], "content": {PROBLEM_JSON: {"schema": _ref(Problem)}}}
         for status in statuses
     }
 
 
-JOB_ID = {"name": "jobId", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 100}}
-PRINCIPAL = {"principalHeader": {"type": "apiKey", "in": "header", "name": "X-MS-CLIENT-PRINCIPAL"}}
+def _header(description: str, schema: dict[str, Any], *, required: bool = False) -> dict[str, Any]:
+    return {"description": description, "required": required, "schema": schema}
+
+
+def _query_parameters(schemas: dict[str, Any], model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The model's fields as query parameters (optional `X | None` fields lose their null branch)."""
+    definition = schemas[model.__name__]
+    required = set(definition.get("required", []))
+    parameters = []
+    for name, prop in definition["properties"].items():
+        schema = {key: value for key, value in prop.items() if key not in ("title", "default")}
+        branches = schema.pop("anyOf", None)
+        if branches is not None:
+            kept = [branch for branch in branches if branch != {"type": "null"}]
+            schema.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+        parameters.append({"name": name, "in": "query", "required": name in required, "schema": schema})
+    return parameters
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "description": f"At most {MAX_BODY_BYTES} bytes; unknown fields are refused",
+        "content": {"application/json": {"schema": _ref(model)}},
+    }
+
+
+TAG_SLOT = {
+    "name": "slot",
+    "in": "path",
+    "required": True,
+    "description": "The tag slot; slots are 1 to 20, any other number is 404",
+    "schema": {"type": "integer"},
+}
+JOB_ID = {
+    "name": "jobId",
+    "in": "path",
+    "required": True,
+    "description": "The job id from the create answer; anything else is 404",
+    "schema": {"type": "string", "maxLength": 100},
+}
+RETRY_AFTER = _header("Seconds to wait before polling the job again", {"type": "integer", "minimum": 1})
+SECURITY_SCHEMES = {
+    "appServicePrincipal": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-MS-CLIENT-PRINCIPAL",
+        "description": (
+            "Base64 JSON principal set by App Service Authentication (claims org_id, oid, name, roles); "
+            f"at most {MAX_HEADER_BYTES} characters. Trusted only because App Service Authentication is on."
+        ),
+    }
+}
 
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    _, schemas = models_json_schema(
-        [
-            (model, "serialization" if model is not CreateExportRequest else "validation")
-            for model in (CreateExportRequest, JobView, JobPage, ColumnCatalog, Problem, Health)
-        ],
+    _, generated = models_json_schema(
+        [(model, "validation") for model in _INPUT_MODELS] + [(model, "serialization") for model in _OUTPUT_MODELS],
         by_alias=True,
         ref_template=REF,
     )
-    secured: list[dict[str, list[str]]] = [{"principalHeader": []}]
+    schemas: dict[str, Any] = generated["$defs"]
+    secured: list[dict[str, list[str]]] = [{"appServicePrincipal": []}]
     paths: dict[str, Any] = {
         "/exports": {
             "post": {
                 "operationId": "createExport",
+                "summary": "Record an export job and queue it",
                 "security": secured,
                 "parameters": [
                     {
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "maxLength": 200},
+                        "description": "Per user: a repeat returns the same job; the same key with another body is 422",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
                     }
                 ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref(CreateExportRequest)}},
+                "requestBody": _json_body(CreateExportRequest),
+                "responses": {
+                    "202": _json(
+                        JobView,
+                        "Job recorded and queued (or, for a repeated Idempotency-Key, the job recorded first)",
+                        {
+                            "Location": _header("The job's URL", {"type": "string"}, required=True),
+                            "Retry-After": {**RETRY_AFTER, "required": True},
+                            "Idempotent-Replayed": _header(
+                                "`true` when an earlier request with this key made the job", {"type": "string"}
+                            ),
+                        },
+                    ),
+                    **_problems(400, 401, 403, 413, 422),
                 },
-                "responses": {"202": _json(JobView, "Job recorded and queued"), **_problems(400, 401, 403, 413, 422)},
             },
             "get": {
                 "operationId": "listExports",
+                "summary": "The caller's jobs (or, with all=true and manage_system_settings, the organization's)",
                 "security": secured,
-                "parameters": [
-                    {
-                        "name": "status",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": ["queued", "running", "completed", "failed", "cancelled"]},
-                    },
-                    {"name": "pageSize", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                    {"name": "continuationToken", "in": "query", "schema": {"type": "string", "maxLength": 2000}},
-                    {"name": "all", "in": "query", "schema": {"type": "boolean"}},
-                ],
+                "parameters": _query_parameters(schemas, ListQuery),
                 "responses": {
-                    "200": _json(JobPage, "The caller's jobs, newest first"),
+                    "200": _json(JobPage, "Jobs, newest first"),
                     **_problems(400, 401, 403, 422),
                 },
             },
@@ -111,14 +222,19 @@ def openapi_document() -> dict[str, Any]:
         "/exports/{jobId}": {
             "get": {
                 "operationId": "getExport",
+                "summary": "A job: status, progress and, once completed, a fresh download link",
                 "security": secured,
                 "parameters": [JOB_ID],
-                "responses": {"200": _json(JobView, "The job"), **_problems(401, 404)},
+                "responses": {
+                    "200": _json(JobView, "The job", {"Retry-After": RETRY_AFTER}),
+                    **_problems(401, 404),
+                },
             }
         },
         "/exports/{jobId}/cancel": {
             "post": {
                 "operationId": "cancelExport",
+                "summary": "Cancel a queued or running job",
                 "security": secured,
                 "parameters": [JOB_ID],
                 "responses": {"200": _json(JobView, "The cancelled job"), **_problems(401, 404, 409)},
@@ -127,12 +243,13 @@ def openapi_document() -> dict[str, Any]:
         "/exports/{jobId}/download": {
             "get": {
                 "operationId": "downloadExport",
+                "summary": "Redirect to a short-lived, read-only link to the file",
                 "security": secured,
                 "parameters": [JOB_ID],
                 "responses": {
                     "302": {
-                        "description": "Redirect to a short-lived read-only link",
-                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "description": "Redirect to a read-only SAS link for this one file",
+                        "headers": {"Location": _header("The SAS link", {"type": "string"}, required=True)},
                     },
                     **_problems(401, 404, 409, 410),
                 },
@@ -141,35 +258,95 @@ def openapi_document() -> dict[str, Any]:
         "/export-fields/columns": {
             "get": {
                 "operationId": "listColumns",
+                "summary": "The column catalog, in file order",
                 "security": secured,
-                "parameters": [
-                    {"name": "dataset", "in": "query", "schema": {"type": "string", "enum": ["cases"]}},
-                    {
-                        "name": "exportType",
-                        "in": "query",
-                        "schema": {
-                            "type": "string",
-                            "enum": ["FLAT_FILE", "CASES_ONLY", "INVESTIGATIONS_ONLY", "DISCLOSURES_ONLY", "CUSTOM"],
-                        },
-                    },
-                    {
-                        "name": "maxInvestigations",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 10},
-                    },
-                ],
+                "parameters": _query_parameters(schemas, ColumnsQuery),
                 "responses": {"200": _json(ColumnCatalog, "Columns in file order"), **_problems(401, 403, 422)},
             }
+        },
+        "/export-fields/tags": {
+            "get": {
+                "operationId": "listTags",
+                "summary": "The organization's tagged fields (manage_system_settings)",
+                "security": secured,
+                "responses": {"200": _json(TagList, "Tags by slot"), **_problems(401, 403)},
+            },
+            "post": {
+                "operationId": "createTag",
+                "summary": "Promote a custom field to a named column in a free slot",
+                "security": secured,
+                "requestBody": _json_body(TagCreate),
+                "responses": {
+                    "201": _json(
+                        ReportFieldTag,
+                        "The tag",
+                        {"Location": _header("The tag's URL", {"type": "string"}, required=True)},
+                    ),
+                    **_problems(400, 401, 403, 409, 413, 422),
+                },
+            },
+        },
+        "/export-fields/tags/preview": {
+            "get": {
+                "operationId": "previewTags",
+                "summary": "The values one case would export for each tag",
+                "security": secured,
+                "parameters": _query_parameters(schemas, PreviewQuery),
+                "responses": {"200": _json(TagPreview, "One value per tag"), **_problems(401, 403, 404, 422)},
+            }
+        },
+        "/export-fields/tags/{slot}": {
+            "get": {
+                "operationId": "getTag",
+                "summary": "The tag in a slot",
+                "security": secured,
+                "parameters": [TAG_SLOT],
+                "responses": {"200": _json(ReportFieldTag, "The tag"), **_problems(401, 403, 404)},
+            },
+            "put": {
+                "operationId": "putTag",
+                "summary": "Create or replace the tag in a slot",
+                "security": secured,
+                "parameters": [TAG_SLOT],
+                "requestBody": _json_body(TagCreate),
+                "responses": {
+                    "200": _json(ReportFieldTag, "The replaced tag"),
+                    "201": _json(ReportFieldTag, "The new tag"),
+                    **_problems(400, 401, 403, 404, 409, 413, 422),
+                },
+            },
+            "patch": {
+                "operationId": "updateTag",
+                "summary": "Change some fields of the tag in a slot",
+                "security": secured,
+                "parameters": [TAG_SLOT],
+                "requestBody": _json_body(TagUpdate),
+                "responses": {
+                    "200": _json(ReportFieldTag, "The updated tag"),
+                    **_problems(400, 401, 403, 404, 409, 413, 422),
+                },
+            },
+            "delete": {
+                "operationId": "deleteTag",
+                "summary": "Delete the tag in a slot",
+                "security": secured,
+                "parameters": [TAG_SLOT],
+                "responses": {"204": {"description": "Deleted"}, **_problems(401, 403, 404, 409)},
+            },
         },
         "/health": {
             "get": {
                 "operationId": "health",
+                "summary": "Is storage reachable?",
+                "security": [],
                 "responses": {"200": _json(Health, "Up, storage reachable"), **_problems(503)},
             }
         },
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",
+                "summary": "This document",
+                "security": [],
                 "responses": {
                     "200": {
                         "description": "This document",
@@ -181,8 +358,13 @@ def openapi_document() -> dict[str, Any]:
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Flat-file exports", "version": "1.0.0"},
+        "info": {
+            "title": "Flat-file exports",
+            "version": "1.0.0",
+            "description": "Every error is application/problem+json (RFC 9457). A 500 is a bug.",
+        },
         "servers": [{"url": "/api"}],
+        "security": secured,
         "paths": paths,
-        "components": {"schemas": schemas["$defs"], "securitySchemes": PRINCIPAL},
+        "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
     }

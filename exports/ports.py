@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from exports.models import ExportJob, JobStatus, WorkMessage
+from exports.models import ExportJob, JobStatus, ReportFieldTag, WorkMessage
 
 ConditionOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in"]
 
@@ -27,6 +27,10 @@ class SourceQuery:
     partition: str
     conditions: tuple[Condition, ...] = ()
     select: tuple[str, ...] | None = None
+    # The source properties' types when the dataset knows them: (property, "datetime" | "int64" | "double"
+    # | "binary" | "string" | "int32" | "bool"). With a schema the row source reads JSON without type
+    # annotations (faster) and types values from it; without one it types them from the annotations.
+    schema: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,3 +138,31 @@ class FixedClock:
 
     def advance(self, delta: timedelta) -> None:
         self.current = self.current + delta
+
+
+class TagStore(Protocol):
+    """An organization's tagged fields. Slots, source paths and column names are unique per organization."""
+
+    def list(self, organization_id: str) -> list[ReportFieldTag]: ...
+
+    def get(self, organization_id: str, slot: int) -> ReportFieldTag | None: ...
+
+    def insert(self, tag: ReportFieldTag) -> ReportFieldTag:
+        """Raises Conflict naming what is taken: the slot, the source path or the column name."""
+
+    def replace(self, tag: ReportFieldTag, previous: ReportFieldTag) -> ReportFieldTag:
+        """Replaces `previous` (ETag-matched) with `tag`, possibly in another slot; Conflict as insert."""
+
+    def delete(self, tag: ReportFieldTag) -> None: ...
+
+
+
+class RunStore(Protocol):
+    """Temporary sorted runs of a sorted export (external merge sort), deleted when the job ends."""
+
+    def write(self, name: str, data: bytes) -> None: ...
+
+    def read(self, name: str, offset: int, length: int) -> bytes:
+        """Up to `length` bytes from `offset`; fewer (or none) at the end of the run."""
+
+    def delete_all(self, prefix: str) -> None: ...

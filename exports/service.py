@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
+import itertools
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 
-from exports.datasets import cases
+from exports import datasets
+from exports.datasets.tickets import TicketPlan, decode_entity, encode_entity
 from exports.engine import ExportBatch, block_ids
-from exports.formats import content_type, file_extension, writer_for
+from exports.formats import FormatOptions, content_type, file_extension, writer_for
 from exports.messages import named_job
 from exports.models import (
     CreateExportRequest,
@@ -35,10 +39,12 @@ from exports.ports import (
     JobStore,
     LinkSigner,
     RowSource,
-    SourceQuery,
+    RunStore,
     SystemClock,
+    TagStore,
     WorkQueue,
 )
+from exports.sorting import merge, run_name, write_run
 from shared.auth import ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, MANAGE_SYSTEM_SETTINGS, Principal
 from shared.errors import (
     BadMessage,
@@ -80,6 +86,8 @@ class ExportService:
     source: RowSource
     sink: BlobSink
     signer: LinkSigner
+    tags: TagStore
+    runs: RunStore
     clock: Clock = field(default_factory=SystemClock)
     monotonic: Callable[[], float] = time.monotonic
 
@@ -95,7 +103,8 @@ class ExportService:
     ) -> tuple[ExportJob, bool]:
         """Records the job and queues its first step. Returns (job, created) — False for a repeat."""
         self._require_export_permission(principal, request.dataset)
-        columns = cases.columns_for(request)
+        tags = self.tags.list(principal.organization_id) if request.dataset is Dataset.CASES else []
+        columns = datasets.columns_for(request, tags)
         now = self.clock.now()
         job_id = new_job_id(now)
         if idempotency_key is not None:
@@ -106,7 +115,8 @@ class ExportService:
                     return job, False
                 # The first attempt claimed the key and died before recording the job: finish it now.
                 job_id = existing
-        ext = file_extension(request.format)
+        options = FormatOptions.of(request)
+        ext = file_extension(request.format, options)
         job = ExportJob(
             job_id=job_id,
             organization_id=principal.organization_id,
@@ -116,10 +126,10 @@ class ExportService:
             export_type=request.export_type,
             format=request.format,
             request=request,
-            columns=[col.spec() for col in columns],
+            columns=columns,
             blob_name=f"{uuid.uuid4().hex}.{ext}",
             file_name=f"{request.dataset.value}-{request.export_type.value.lower()}-{now:%Y%m%d-%H%M%S}.{ext}",
-            content_type=content_type(request.format),
+            content_type=content_type(request.format, options),
             created_at=now,
             updated_at=now,
             source="queue" if source == "queue" else "http",
@@ -217,7 +227,7 @@ class ExportService:
             raise BadMessage(f"work message names export {message.job_id}, which does not exist in that organization")
         if job.status.is_final:
             if job.status is JobStatus.CANCELLED:
-                self.sink.discard(job.blob_name)
+                self._discard_files(job)
             return
         checkpoint = job.checkpoint
         if message.seq != checkpoint.seq:
@@ -255,11 +265,14 @@ class ExportService:
 
     def _count(self, job: ExportJob) -> None:
         checkpoint = job.checkpoint
-        query = self._query(job)
+        plan = datasets.plan_for(job, self.settings)
+        if isinstance(plan, TicketPlan) and job.request.sort_field:
+            self._sort_into_runs(job, plan)
+            return
         deadline = self.monotonic() + self.settings.batch_time_budget_seconds
         cursor = checkpoint.count_cursor
         while True:
-            counted, cursor = self.source.count(query, cursor, COUNT_PAGE)
+            counted, cursor = plan.count(self.source, cursor, COUNT_PAGE)
             checkpoint.counted += counted
             if cursor is None or self.monotonic() > deadline:
                 break
@@ -269,26 +282,68 @@ class ExportService:
             job.stage = JobStage.EXPORTING
         self._save_and_continue(job)
 
+    def _sort_into_runs(self, job: ExportJob, plan: TicketPlan) -> None:
+        """The counting stage of a sorted export: sorted runs of one batch each, in blob storage."""
+        checkpoint = job.checkpoint
+        deadline = self.monotonic() + self.settings.batch_time_budget_seconds
+        size = self.settings.rows_per_batch
+        while True:
+            batch = list(itertools.islice(plan.units(self.source, checkpoint.count_cursor), size))
+            if batch:
+                batch.sort(key=plan.sort_key)
+                name = run_name(self.settings.sort_runs_prefix, job.blob_name, checkpoint.sort_runs)
+                write_run(self.runs, name, [encode_entity(entity) for entity in batch])
+                checkpoint.sort_runs += 1
+                checkpoint.counted += len(batch)
+                checkpoint.count_cursor = max(str(entity["RowKey"]) for entity in batch)
+            if len(batch) < size:
+                job.total_rows = checkpoint.counted
+                job.stage = JobStage.EXPORTING
+                break
+            if self.monotonic() > deadline:
+                break
+        self._save_and_continue(job)
+
+    def _units(self, job: ExportJob, plan: datasets.ExportPlan) -> Iterator[dict[str, Any]]:
+        if isinstance(plan, TicketPlan) and job.request.sort_field:
+            names = [
+                run_name(self.settings.sort_runs_prefix, job.blob_name, index)
+                for index in range(job.checkpoint.sort_runs)
+            ]
+            return merge(self.runs, names, job.checkpoint.cursor, decode_entity, plan.sort_key)
+        return plan.units(self.source, job.checkpoint.cursor)
+
+    def _rows(
+        self, job: ExportJob, plan: datasets.ExportPlan
+    ) -> Callable[[dict[str, Any]], builtins.list[builtins.list[Any]]]:
+        build = plan.row_builder()
+        if isinstance(plan, TicketPlan) and job.request.sort_field:
+            return lambda unit: build(unit["entity"])
+        return build
+
+    def _discard_files(self, job: ExportJob) -> None:
+        self.sink.discard(job.blob_name)
+        if job.checkpoint.sort_runs:
+            self.runs.delete_all(f"{self.settings.sort_runs_prefix}/{job.blob_name}/")
+
     def _export_batch(self, job: ExportJob) -> None:
         checkpoint = job.checkpoint
-        columns = cases.columns_for(job.request)
-        as_of = job.created_at
-        writer = writer_for(job.format, job.columns, checkpoint.format_state)
+        plan = datasets.plan_for(job, self.settings)
+        writer = writer_for(job.format, job.columns, checkpoint.format_state, FormatOptions.of(job.request))
         deadline = self.monotonic() + self.settings.batch_time_budget_seconds
         batch = ExportBatch(
             blob_name=job.blob_name,
             batch_index=len(checkpoint.parts),
             writer=writer,
             sink=self.sink,
-            build_row=lambda entity: cases.build_row(columns, entity, as_of),
+            build_rows=self._rows(job, plan),
             starts_file=not checkpoint.parts,
             row_limit=self.settings.rows_per_batch,
             chunk_rows=self.settings.chunk_rows,
             block_size=self.settings.block_size_bytes,
             out_of_time=lambda: self.monotonic() > deadline,
         )
-        query = self._query(job, select=cases.select_for(columns))
-        result = batch.run(self.source.read(query, checkpoint.cursor))
+        result = batch.run(self._units(job, plan))
         checkpoint.cursor = result.cursor or checkpoint.cursor
         checkpoint.rows_written += result.rows
         checkpoint.bytes_written += result.bytes_staged
@@ -326,9 +381,11 @@ class ExportService:
             current = self.jobs.get(job.organization_id, job.job_id)
             if current is not None and current.status is JobStatus.CANCELLED:
                 # Cancellation wins even over a file that was just committed.
-                self.sink.discard(job.blob_name)
+                self._discard_files(job)
             return
         log.info("export %s completed: %s rows, %s bytes", job.job_id, job.total_rows, size)
+        if job.checkpoint.sort_runs:
+            self.runs.delete_all(f"{self.settings.sort_runs_prefix}/{job.blob_name}/")
 
     def _on_stale_message(self, job: ExportJob, message: WorkMessage) -> None:
         """A re-delivered or duplicated message. Re-drive only a job that stopped moving."""
@@ -362,7 +419,20 @@ class ExportService:
 
     def _save(self, job: ExportJob) -> ExportJob:
         job.updated_at = self.clock.now()
-        return self.jobs.replace(job)
+        try:
+            return self.jobs.replace(job)
+        except ConcurrencyConflict:
+            # A replace whose answer was lost is retried by the client and then fails its own ETag check.
+            # If the stored job is exactly the state this step wrote (by it, or by a twin copy of its
+            # message), carry on: the next message may go out twice, which `seq` makes harmless.
+            current = self.jobs.get(job.organization_id, job.job_id)
+            if current is None or (current.status, current.stage, current.checkpoint) != (
+                job.status,
+                job.stage,
+                job.checkpoint,
+            ):
+                raise
+            return current
 
     def _fail(self, job: ExportJob, message: str, details: dict[str, object] | None) -> None:
         for _ in range(5):
@@ -420,7 +490,7 @@ class ExportService:
         cleaned = 0
         for job in self.jobs.list_expired(now):
             # Delete first: a crash before the mark leaves the job listed for the next run.
-            self.sink.discard(job.blob_name)
+            self._discard_files(job)
             job.is_cleaned_up = True
             job.cleaned_up_at = now
             try:
@@ -433,12 +503,6 @@ class ExportService:
         return cleaned
 
     # ---- helpers ---------------------------------------------------------------------------------
-
-    def _query(self, job: ExportJob, select: tuple[str, ...] | None = None) -> SourceQuery:
-        query = cases.source_query(self.settings.cases_table, job.organization_id, job.request)
-        if select is not None:
-            query = SourceQuery(query.table, query.partition, query.conditions, select)
-        return query
 
     def _visible_job(self, principal: Principal, job_id: str) -> ExportJob:
         job = self.jobs.get(principal.organization_id, job_id) if _plausible_job_id(job_id) else None

@@ -28,5 +28,6 @@ fi
 trap '[ -n "$AZURITE_PID" ] && kill "$AZURITE_PID" 2>/dev/null || true' EXIT
 
 "$PY" -m tools.load_cases --org demo-org --rows "${DEMO_ROWS:-5000}" --if-empty
+"$PY" -m tools.load_cases --org demo-org --rows "${DEMO_ROWS:-5000}" --dataset tickets --if-empty
 "$PY" -m tools.demo "http://127.0.0.1:${PORT:-7071}/api"
 "$PY" -m devhost --app-dir . --port "${PORT:-7071}"

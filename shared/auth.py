@@ -14,6 +14,8 @@ from shared.errors import Unauthenticated
 PRINCIPAL_HEADER = "x-ms-client-principal"
 OBJECT_ID_CLAIM_LONG = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 MAX_HEADER_BYTES = 16 * 1024
+# The display name is copied into job records; anything longer is cut, never refused.
+MAX_NAME_LENGTH = 200
 
 ACCESS_REPORTS = "access_reports"
 IMPORT_EXPORT_TICKETS = "import_export_tickets"
@@ -48,8 +50,8 @@ def parse_principal(raw: str) -> Principal:
         raise Unauthenticated("X-MS-CLIENT-PRINCIPAL is not base64-encoded JSON.") from None
     if not isinstance(document, dict) or not isinstance(document.get("claims"), list):
         raise Unauthenticated("X-MS-CLIENT-PRINCIPAL has no claims list.")
-    role_type = document.get("role_typ") or "roles"
-    name_type = document.get("name_typ") or "name"
+    role_type = _claim_type(document.get("role_typ"), "roles")
+    name_type = _claim_type(document.get("name_typ"), "name")
     claims: dict[str, str] = {}
     roles: set[str] = set()
     for claim in document["claims"]:
@@ -68,10 +70,11 @@ def parse_principal(raw: str) -> Principal:
         raise Unauthenticated("X-MS-CLIENT-PRINCIPAL lacks the org_id or oid claim.")
     if len(organization_id) > 128 or len(user_id) > 128 or not _is_key_safe(organization_id):
         raise Unauthenticated("X-MS-CLIENT-PRINCIPAL has an org_id or oid that is not a valid identifier.")
+    name = (claims.get(name_type) or claims.get("name") or user_id).strip() or user_id
     return Principal(
         organization_id=organization_id,
         user_id=user_id,
-        name=claims.get(name_type) or claims.get("name") or user_id,
+        name=name[:MAX_NAME_LENGTH],
         roles=frozenset(roles),
     )
 
@@ -83,6 +86,15 @@ def encode_principal(organization_id: str, user_id: str, name: str, roles: list[
     claims.extend({"typ": "roles", "val": role} for role in roles)
     document = {"auth_typ": "aad", "claims": claims, "name_typ": "name", "role_typ": "roles"}
     return base64.b64encode(orjson.dumps(document)).decode("ascii")
+
+
+def _claim_type(value: object, default: str) -> str:
+    # role_typ / name_typ come from the header too: only a non-empty string names a claim type.
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        raise Unauthenticated("X-MS-CLIENT-PRINCIPAL has a role_typ or name_typ that is not a string.")
+    return value
 
 
 def _is_key_safe(value: str) -> bool:

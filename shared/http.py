@@ -16,6 +16,8 @@ from shared.errors import MalformedRequest, PayloadTooLarge, RequestError, Valid
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+# orjson refuses documents nested deeper than this (its own fixed limit); we name it in the answer.
+MAX_JSON_DEPTH = 1024
 PROBLEM_JSON = "application/problem+json"
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -54,6 +56,10 @@ def parse_body(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
+        if "depth limit" in str(error) or "recursion" in str(error):
+            raise ValidationFailed(
+                f"The request body is nested more than {MAX_JSON_DEPTH} levels deep, over the limit."
+            ) from None
         raise MalformedRequest(f"The request body is not valid JSON: {error}.") from None
     if not isinstance(document, dict):
         raise ValidationFailed("The request body must be a JSON object.")
@@ -66,7 +72,7 @@ def validate(model: type[ModelT], document: Any) -> ModelT:
     except ValidationError as error:
         raise ValidationFailed(_summary(error), errors=_errors(error)) from None
     except RecursionError:
-        raise ValidationFailed("The request body is nested too deeply.") from None
+        raise ValidationFailed(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.") from None
 
 
 def handles_errors(

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     jobs_table: str = "exportjobs"
     idempotency_table: str = "exportidempotency"
     cases_table: str = "cases"
+    case_records_table: str = "caserecords"
+    tickets_table: str = "tickets"
+    tags_table: str = "exportfieldtags"
+    sort_runs_prefix: str = "sort-runs"
     exports_container: str = "exports"
 
     # Batching: one worker invocation writes at most this many rows, or stops early at the time budget.

@@ -119,3 +119,9 @@ class Api:
 
 def principal(org: str, user: str, *roles: str, name: str = "Test User") -> str:
     return encode_principal(org, user, name, list(roles))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens", action="store_true", help="rewrite tests/golden/* from the current output (then review)"
+    )

@@ -11,7 +11,9 @@ DEMO_ORG = "demo-org"
 
 def main() -> int:
     base = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:7071/api"
-    principal = encode_principal(DEMO_ORG, "demo-user", "Demo User", ["access_reports", "manage_system_settings"])
+    principal = encode_principal(
+        DEMO_ORG, "demo-user", "Demo User", ["access_reports", "import_export_tickets", "manage_system_settings"]
+    )
     print(f"\nThe export API is up at {base}  (organization {DEMO_ORG!r})\n")
     print("Create an export:")
     print(f"  curl -si -X POST {base}/exports -H 'Content-Type: application/json' \\")

@@ -1,4 +1,8 @@
-"""Loads N synthetic cases for one organization: `python -m tools.load_cases --org ORG --rows N`."""
+"""Loads synthetic source data for one organization.
+
+`python -m tools.load_cases --org ORG --rows N [--dataset cases|tickets] [--seed S] [--if-empty]`
+Cases come with their investigations, RIUs, disclosures and interview responses.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,15 @@ import argparse
 import itertools
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from azure.data.tables import TableClient, TableServiceClient
 
 from shared.settings import get_settings
-from tools.synthetic_cases import synthetic_cases
+from tools.synthetic_cases import synthetic_case_records, synthetic_cases
+from tools.synthetic_tickets import synthetic_tickets
 
 TRANSACTION_SIZE = 100  # Table storage's limit for one entity-group transaction
 
@@ -26,12 +32,34 @@ def load(
     seed: int = 1,
     start: int = 1,
     threads: int = 4,
+    records_table: str | None = "caserecords",
+) -> int:
+    """Loads `rows` cases into `table` and, unless `records_table` is None, their records too."""
+    service.create_table_if_not_exists(table)
+    cases = list(synthetic_cases(organization_id, rows, seed=seed, start=start))
+    loaded = _load(service.get_table_client(table), cases, threads)
+    if records_table is not None:
+        service.create_table_if_not_exists(records_table)
+        records = (record for case in cases for record in synthetic_case_records(case))
+        _load(service.get_table_client(records_table), records, threads)
+    return loaded
+
+
+def load_tickets(
+    service: TableServiceClient, table: str, organization_id: str, rows: int, *, seed: int = 1, threads: int = 4
 ) -> int:
     service.create_table_if_not_exists(table)
-    client = service.get_table_client(table)
-    batches = _chunks(synthetic_cases(organization_id, rows, seed=seed, start=start), TRANSACTION_SIZE)
+    return _load(service.get_table_client(table), synthetic_tickets(organization_id, rows, seed=seed), threads)
+
+
+def load_entities(service: TableServiceClient, table: str, entities: Iterable[dict[str, Any]]) -> int:
+    service.create_table_if_not_exists(table)
+    return _load(service.get_table_client(table), entities, 4)
+
+
+def _load(client: TableClient, entities: Iterable[dict[str, Any]], threads: int) -> int:
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return sum(pool.map(lambda batch: _upsert(client, batch), batches))
+        return sum(pool.map(lambda batch: _upsert(client, batch), _transactions(entities)))
 
 
 def is_empty(service: TableServiceClient, table: str, organization_id: str) -> bool:
@@ -48,30 +76,36 @@ def _upsert(client: TableClient, batch: list[dict[str, Any]]) -> int:
     return len(batch)
 
 
-def _chunks(items: Any, size: int) -> Any:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
+def _transactions(entities: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Groups of at most 100 entities of one partition, as a transaction requires."""
+    for _, group in itertools.groupby(entities, key=lambda entity: entity["PartitionKey"]):
+        while chunk := list(itertools.islice(group, TRANSACTION_SIZE)):
+            yield chunk
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--org", required=True, help="organization id (the partition key)")
     parser.add_argument("--rows", type=int, required=True)
+    parser.add_argument("--dataset", choices=["cases", "tickets"], default="cases")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--if-empty", action="store_true", help="load only if the organization has no cases")
+    parser.add_argument("--if-empty", action="store_true", help="load only if the organization has no rows")
     args = parser.parse_args(argv)
     settings = get_settings()
     if not settings.storage_connection_string:
         print("load_cases needs AzureWebJobsStorage set to a connection string", file=sys.stderr)
         return 2
     service = TableServiceClient.from_connection_string(settings.storage_connection_string)
-    if args.if_empty and not is_empty(service, settings.cases_table, args.org):
-        print(f"organization {args.org} already has cases; nothing loaded")
+    table = settings.cases_table if args.dataset == "cases" else settings.tickets_table
+    if args.if_empty and not is_empty(service, table, args.org):
+        print(f"organization {args.org} already has {args.dataset}; nothing loaded")
         return 0
     started = time.monotonic()
-    loaded = load(service, settings.cases_table, args.org, args.rows, seed=args.seed)
-    print(f"loaded {loaded} cases for {args.org} in {time.monotonic() - started:.1f}s")
+    if args.dataset == "cases":
+        loaded = load(service, table, args.org, args.rows, seed=args.seed, records_table=settings.case_records_table)
+    else:
+        loaded = load_tickets(service, table, args.org, args.rows, seed=args.seed)
+    print(f"loaded {loaded} {args.dataset} for {args.org} in {time.monotonic() - started:.1f}s")
     return 0
 
 

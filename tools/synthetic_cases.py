@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 STATUSES = ["NEW", "OPEN", "IN_PROGRESS", "PENDING_REVIEW", "CLOSED"]
 PRIORITIES = ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 CHANNELS = ["HOTLINE", "WEB_FORM", "EMAIL", "CHATBOT", "WALK_IN"]
@@ -101,8 +103,6 @@ def synthetic_cases(organization_id: str, count: int, *, seed: int = 1, start: i
             "LocationCountry": LOCATIONS[loc_index][1],
             "LocationRegion": LOCATIONS[loc_index][2],
             "HasRemediation": has_remediation,
-            "RiuCount": rng.randrange(0, 4),
-            "InvestigationCount": rng.randrange(0, 5),
             "SubjectCount": rng.randrange(0, 6),
             "AttachmentCount": rng.randrange(0, 30),
         }
@@ -116,4 +116,117 @@ def synthetic_cases(organization_id: str, count: int, *, seed: int = 1, start: i
             entity["OutcomeReason"] = reason if rng.random() < 0.97 else "Long narrative: " + "détail, " * 2000
         if has_remediation:
             entity["RemediationStatus"] = rng.choice(["PLANNED", "IN_PROGRESS", "DONE", "Done — verified 🎉"])
+        if rng.random() < 0.9:
+            entity["TemplateId"] = TEMPLATES[rng.randrange(len(TEMPLATES))]
+            entity["CustomFieldsJson"] = orjson.dumps(_custom_fields(rng, number)).decode()
         yield entity
+
+
+TEMPLATES = ["5b0c1a52-9a57-4b43-8e3c-2c2f8f0a1a01", "5b0c1a52-9a57-4b43-8e3c-2c2f8f0a1a02"]
+INVESTIGATION_TYPES = ["FULL", "PRELIMINARY", "HR_REVIEW", "Audit, external"]
+INVESTIGATION_STATUSES = ["OPEN", "IN_PROGRESS", "COMPLETED"]
+FINDINGS = [
+    "No breach found.",
+    'Witness said "it happened twice".',
+    "Multi-line\nfinding, with commas",
+    "Преувеличено",
+    "",
+    "Finding: " + "x" * 300,
+]
+
+
+def _custom_fields(rng: random.Random, number: int) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "totalDollarAmount": round(rng.uniform(-500, 250_000), 2),
+        "incidentDate": f"20{rng.randrange(20, 25)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+        "repeatOffender": rng.random() < 0.2,
+        "recoveryRate": f"{rng.randrange(0, 1000) / 10}%",
+        "employeeId": f"{rng.randrange(0, 99999):05d}",
+        "witnessCount": rng.randrange(0, 7),
+        "notes": rng.choice(["", 'See attached, "urgent"', "多语言备注", "line one\nline two"]),
+    }
+    for index in range(rng.randrange(0, 14)):
+        fields[f"extra_{index:02d}"] = rng.choice(["yes", "no", 42, 3.5, None, "=SUM(A1:A2)"])
+    if number % 17 == 0:
+        fields["totalDollarAmount"] = "not disclosed"  # real data: a value that does not fit its type
+    return fields
+
+
+def synthetic_case_records(case: dict[str, Any]) -> list[dict[str, Any]]:
+    """A case's investigations, RIUs, disclosures and interview responses, keyed after the case."""
+    rng = random.Random(f"records-{case['PartitionKey']}-{case['RowKey']}-{case['CaseId']}")
+    key = case["RowKey"]
+    created: datetime = case["CreatedAt"]
+    records: list[dict[str, Any]] = []
+
+    def record(kind: str, index: int, **props: Any) -> dict[str, Any]:
+        entity = {"PartitionKey": case["PartitionKey"], "RowKey": f"{key}|{kind}|{index:04d}", "Kind": kind}
+        entity.update({name: value for name, value in props.items() if value is not None})
+        records.append(entity)
+        return entity
+
+    investigation_ids = []
+    for index in range(1, rng.choice([0, 1, 1, 1, 2, 3]) + 1):
+        started = created + timedelta(days=rng.randrange(0, 20), hours=rng.randrange(0, 24))
+        status = rng.choice(INVESTIGATION_STATUSES)
+        completed = started + timedelta(days=rng.randrange(1, 90)) if status == "COMPLETED" else None
+        investigation_id = _uuid(rng)
+        investigation_ids.append(investigation_id)
+        record(
+            "INV",
+            index,
+            InvestigationId=investigation_id,
+            Type=rng.choice(INVESTIGATION_TYPES),
+            Status=status,
+            Outcome=rng.choice(["SUBSTANTIATED", "UNSUBSTANTIATED", None]) if completed else None,
+            InvestigatorName=rng.choice(NAMES),
+            StartedAt=started,
+            CompletedAt=completed,
+            InterviewCount=rng.randrange(0, 6),
+            FindingSummary=rng.choice(FINDINGS) if completed else None,
+            TemplateId=TEMPLATES[index % 2],
+            CustomFieldsJson=orjson.dumps(
+                {
+                    "hoursSpent": rng.randrange(1, 200),
+                    "externalCounsel": rng.random() < 0.3,
+                    "budget": round(rng.uniform(0, 20_000), 2),
+                }
+            ).decode(),
+        )
+    for index in range(1, 2 if rng.random() < 0.9 else 3):
+        record(
+            "RIU",
+            index,
+            RiuId=_uuid(rng),
+            Type=rng.choice(CHANNELS),
+            ReceivedAt=created - timedelta(hours=index),
+            CustomFieldsJson=orjson.dumps({"callerMood": rng.choice(["calm", "upset", "anxious"])}).decode(),
+        )
+    if rng.random() < 0.2:
+        record(
+            "DIS",
+            1,
+            DisclosureId=_uuid(rng),
+            Type=rng.choice(["GIFT", "CONFLICT", "OUTSIDE_ACTIVITY"]),
+            Status=rng.choice(["SUBMITTED", "APPROVED", "REJECTED"]),
+            SubmittedAt=created + timedelta(days=1),
+            DiscloserName=rng.choice(NAMES),
+            Amount=round(rng.uniform(0, 5_000), 2),
+            CustomFieldsJson=orjson.dumps(
+                {"giftValue": round(rng.uniform(10, 900), 2), "approvedBy": rng.choice(NAMES)}
+            ).decode(),
+        )
+    for index, investigation_id in enumerate(investigation_ids[:2], start=1):
+        if rng.random() < 0.4:
+            record(
+                "IRS",
+                index,
+                ResponseId=_uuid(rng),
+                InvestigationId=investigation_id,
+                RespondentName=rng.choice(NAMES),
+                SubmittedAt=created + timedelta(days=3),
+                ResponsesJson=orjson.dumps(
+                    {"q1": "Yes", "q5": rng.choice(["No", "Partly, see notes", "是"]), "q7": rng.randrange(1, 6)}
+                ).decode(),
+            )
+    return records

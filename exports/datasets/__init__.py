@@ -1,0 +1,44 @@
+"""The datasets an export can read: compliance cases (seed 000) and ticket views (seed 001)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from exports.datasets import cases, tickets
+from exports.models import ColumnSpec, CreateExportRequest, Dataset, ExportJob, ReportFieldTag
+from exports.ports import RowSource
+from shared.settings import Settings
+
+
+class ExportPlan(Protocol):
+    """How one job reads its source and builds its rows, from nothing but the job's snapshot."""
+
+    def units(self, source: RowSource, after: str | None) -> Iterator[dict[str, Any]]:
+        """Source units (a case with its records, a ticket) in key order, each with its `RowKey`."""
+
+    def row_builder(self) -> Callable[[dict[str, Any]], list[list[Any]]]: ...
+
+    def count(self, source: RowSource, after: str | None, limit: int) -> tuple[int, str | None]:
+        """Output rows of up to `limit` units after `after`; the last unit's key, or None when done."""
+
+
+def columns_for(request: CreateExportRequest, tags: Sequence[ReportFieldTag]) -> list[ColumnSpec]:
+    if request.dataset is Dataset.TICKETS:
+        return tickets.columns_for(request)
+    return cases.columns_for(request, tags)
+
+
+def plan_for(job: ExportJob, settings: Settings) -> ExportPlan:
+    if job.dataset is Dataset.CASES:
+        return cases.CasePlan(
+            cases_table=settings.cases_table,
+            records_table=settings.case_records_table,
+            organization_id=job.organization_id,
+            request=job.request,
+            columns=job.columns,
+            as_of=job.created_at,
+        )
+    return tickets.TicketPlan(
+        table=settings.tickets_table, organization_id=job.organization_id, request=job.request, columns=job.columns
+    )

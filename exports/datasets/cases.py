@@ -1,128 +1,421 @@
-"""The compliance case dataset (seed 000): core case columns, filters, and row building."""
+"""The compliance case dataset (seed 000): core, investigation, disclosure, tagged and overflow columns.
+
+Source layout (Table storage, PartitionKey = organization id everywhere):
+- `cases`: one entity per case, RowKey = zero-padded case sequence.
+- `caserecords`: the case's investigations (INV), RIUs (RIU), disclosures (DIS) and interview responses
+  (IRS), RowKey = `{caseRowKey}|{kind}|{nnnn}`, so they sort right after their case's key. One range
+  scan of each table, merged on the key, gives every case with its records: no query per case.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from exports.datasets.columns import Column, DataType, Entity, column
-from exports.models import CreateExportRequest
-from exports.ports import Condition, SourceQuery
-from shared.errors import ExportFailed
+import orjson
 
-SECONDS_PER_DAY = 86_400
+from exports.datasets.columns import EXPECTED_TYPES, DataType, whole_days
+from exports.datasets.tags import json_property, raw_value, typed_value
+from exports.models import ColumnSpec, CreateExportRequest, ExportType, ReportFieldTag
+from exports.ports import Condition, RowSource, SourceQuery
+from shared.errors import ExportFailed, ValidationFailed
+
+RECORD_KINDS = ("INV", "RIU", "DIS", "IRS")
+OVERFLOW_COLUMN = "custom_fields_overflow"
+# Records of case `k` have keys `k|...`; `k|~` sorts after all of them and before the next case.
+AFTER_RECORDS = "|~"
+
+Bundle = dict[str, Any]
+Cell = Callable[[Bundle, dict[str, Any] | None, datetime], Any]
 
 
-def _days_open(entity: Entity, as_of: datetime) -> int | None:
-    created = entity.get("CreatedAt")
-    if not isinstance(created, datetime):
-        return None
-    closed = entity.get("ClosedAt")
-    end = closed if isinstance(closed, datetime) else as_of
-    return max(0, int((end - created).total_seconds() // SECONDS_PER_DAY))
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    data_type: DataType
+    cell: Cell
+    properties: tuple[str, ...] = ()
+
+    def spec(self, name: str | None = None, label: str | None = None) -> ColumnSpec:
+        return ColumnSpec(name=name or self.name, label=label or self.label, data_type=self.data_type.value)
 
 
-def _sla_breached(entity: Entity, as_of: datetime) -> bool | None:
-    due = entity.get("SlaDueAt")
+def _case(prop: str) -> Cell:
+    return lambda bundle, _item, _as_of: bundle["case"].get(prop)
+
+
+def _days_open(bundle: Bundle, _item: Any, as_of: datetime) -> int | None:
+    case = bundle["case"]
+    closed = case.get("ClosedAt")
+    return whole_days(case.get("CreatedAt"), closed if isinstance(closed, datetime) else as_of)
+
+
+def _sla_breached(bundle: Bundle, _item: Any, as_of: datetime) -> bool | None:
+    case = bundle["case"]
+    due = case.get("SlaDueAt")
     if not isinstance(due, datetime):
         return None
-    closed = entity.get("ClosedAt")
-    end = closed if isinstance(closed, datetime) else as_of
-    return end > due
+    closed = case.get("ClosedAt")
+    return (closed if isinstance(closed, datetime) else as_of) > due
 
 
-CORE_COLUMNS: tuple[Column, ...] = (
-    column("case_id", "Case ID", DataType.TEXT, "CaseId"),
-    column("case_number", "Case Number", DataType.TEXT, "CaseNumber"),
-    column("case_status", "Case Status", DataType.TEXT, "Status"),
-    column("case_priority", "Case Priority", DataType.TEXT, "Priority"),
-    column("case_created_at", "Created At", DataType.DATETIME, "CreatedAt"),
-    column("case_closed_at", "Closed At", DataType.DATETIME, "ClosedAt"),
-    Column("case_days_open", "Days Open", DataType.INTEGER, _days_open, ("CreatedAt", "ClosedAt")),
-    Column("case_sla_breached", "SLA Breached", DataType.BOOLEAN, _sla_breached, ("SlaDueAt", "ClosedAt")),
-    column("category_name", "Category", DataType.TEXT, "CategoryName"),
-    column("category_code", "Category Code", DataType.TEXT, "CategoryCode"),
-    column("subcategory_name", "Subcategory", DataType.TEXT, "SubcategoryName"),
-    column("source_channel", "Source Channel", DataType.TEXT, "SourceChannel"),
-    column("is_anonymous", "Anonymous", DataType.BOOLEAN, "IsAnonymous"),
-    column("reporter_relationship", "Reporter Relationship", DataType.TEXT, "ReporterRelationship"),
-    column("assigned_to_name", "Assigned To", DataType.TEXT, "AssignedToName"),
-    column("assigned_to_email", "Assigned To Email", DataType.TEXT, "AssignedToEmail"),
-    column("business_unit_name", "Business Unit", DataType.TEXT, "BusinessUnitName"),
-    column("business_unit_code", "Business Unit Code", DataType.TEXT, "BusinessUnitCode"),
-    column("location_name", "Location", DataType.TEXT, "LocationName"),
-    column("location_country", "Country", DataType.TEXT, "LocationCountry"),
-    column("location_region", "Region", DataType.TEXT, "LocationRegion"),
-    column("outcome", "Outcome", DataType.TEXT, "Outcome"),
-    column("outcome_reason", "Outcome Reason", DataType.TEXT, "OutcomeReason"),
-    column("has_remediation", "Has Remediation", DataType.BOOLEAN, "HasRemediation"),
-    column("remediation_status", "Remediation Status", DataType.TEXT, "RemediationStatus"),
-    column("riu_count", "RIU Count", DataType.INTEGER, "RiuCount"),
-    column("investigation_count", "Investigation Count", DataType.INTEGER, "InvestigationCount"),
-    column("subject_count", "Subject Count", DataType.INTEGER, "SubjectCount"),
-    column("attachment_count", "Attachment Count", DataType.INTEGER, "AttachmentCount"),
+def _count(kind: str) -> Cell:
+    return lambda bundle, _item, _as_of: len(bundle["records"].get(kind, ()))
+
+
+def core(name: str, label: str, data_type: DataType, prop: str) -> Field:
+    return Field(name, label, data_type, _case(prop), (prop,))
+
+
+CORE_FIELDS: tuple[Field, ...] = (
+    core("case_id", "Case ID", DataType.TEXT, "CaseId"),
+    core("case_number", "Case Number", DataType.TEXT, "CaseNumber"),
+    core("case_status", "Case Status", DataType.TEXT, "Status"),
+    core("case_priority", "Case Priority", DataType.TEXT, "Priority"),
+    core("case_created_at", "Created At", DataType.DATETIME, "CreatedAt"),
+    core("case_closed_at", "Closed At", DataType.DATETIME, "ClosedAt"),
+    Field("case_days_open", "Days Open", DataType.INTEGER, _days_open, ("CreatedAt", "ClosedAt")),
+    Field("case_sla_breached", "SLA Breached", DataType.BOOLEAN, _sla_breached, ("SlaDueAt", "ClosedAt")),
+    core("category_name", "Category", DataType.TEXT, "CategoryName"),
+    core("category_code", "Category Code", DataType.TEXT, "CategoryCode"),
+    core("subcategory_name", "Subcategory", DataType.TEXT, "SubcategoryName"),
+    core("source_channel", "Source Channel", DataType.TEXT, "SourceChannel"),
+    core("is_anonymous", "Anonymous", DataType.BOOLEAN, "IsAnonymous"),
+    core("reporter_relationship", "Reporter Relationship", DataType.TEXT, "ReporterRelationship"),
+    core("assigned_to_name", "Assigned To", DataType.TEXT, "AssignedToName"),
+    core("assigned_to_email", "Assigned To Email", DataType.TEXT, "AssignedToEmail"),
+    core("business_unit_name", "Business Unit", DataType.TEXT, "BusinessUnitName"),
+    core("business_unit_code", "Business Unit Code", DataType.TEXT, "BusinessUnitCode"),
+    core("location_name", "Location", DataType.TEXT, "LocationName"),
+    core("location_country", "Country", DataType.TEXT, "LocationCountry"),
+    core("location_region", "Region", DataType.TEXT, "LocationRegion"),
+    core("outcome", "Outcome", DataType.TEXT, "Outcome"),
+    core("outcome_reason", "Outcome Reason", DataType.TEXT, "OutcomeReason"),
+    core("has_remediation", "Has Remediation", DataType.BOOLEAN, "HasRemediation"),
+    core("remediation_status", "Remediation Status", DataType.TEXT, "RemediationStatus"),
+    Field("riu_count", "RIU Count", DataType.INTEGER, _count("RIU")),
+    Field("investigation_count", "Investigation Count", DataType.INTEGER, _count("INV")),
+    core("subject_count", "Subject Count", DataType.INTEGER, "SubjectCount"),
+    core("attachment_count", "Attachment Count", DataType.INTEGER, "AttachmentCount"),
 )
-
-COLUMNS_BY_NAME = {col.name: col for col in CORE_COLUMNS}
-
-_EXPECTED_TYPES: dict[DataType, tuple[type, ...]] = {
-    DataType.TEXT: (str,),
-    DataType.INTEGER: (int,),
-    DataType.NUMBER: (int, float),
-    DataType.DATETIME: (datetime,),
-    DataType.BOOLEAN: (bool,),
-}
+CORE_BY_NAME = {field.name: field for field in CORE_FIELDS}
 
 
-def columns_for(request: CreateExportRequest) -> tuple[Column, ...]:
-    if request.columns:
-        unknown = [name for name in request.columns if name not in COLUMNS_BY_NAME]
-        if unknown:
-            from shared.errors import ValidationFailed
+def _investigation_fields() -> tuple[tuple[str, str, DataType, Callable[[dict[str, Any], datetime], Any]], ...]:
+    def get(prop: str) -> Callable[[dict[str, Any], datetime], Any]:
+        return lambda record, _as_of: record.get(prop)
 
-            raise ValidationFailed(
-                f"unknown column(s): {', '.join(unknown)}; GET /api/export-fields/columns lists them",
-                errors=[{"loc": ["columns"], "msg": f"unknown column {name!r}"} for name in unknown],
+    return (
+        ("id", "ID", DataType.TEXT, get("InvestigationId")),
+        ("type", "Type", DataType.TEXT, get("Type")),
+        ("status", "Status", DataType.TEXT, get("Status")),
+        ("outcome", "Outcome", DataType.TEXT, get("Outcome")),
+        ("started_at", "Started At", DataType.DATETIME, get("StartedAt")),
+        ("completed_at", "Completed At", DataType.DATETIME, get("CompletedAt")),
+        (
+            "days_to_complete",
+            "Days to Complete",
+            DataType.INTEGER,
+            lambda record, _as_of: whole_days(record.get("StartedAt"), record.get("CompletedAt")),
+        ),
+        ("investigator_name", "Investigator", DataType.TEXT, get("InvestigatorName")),
+        ("interview_count", "Interview Count", DataType.INTEGER, get("InterviewCount")),
+        ("finding_summary", "Finding Summary", DataType.TEXT, get("FindingSummary")),
+    )
+
+
+INVESTIGATION_FIELDS = _investigation_fields()
+INVESTIGATION_BY_SUFFIX = {suffix: (label, dtype, fn) for suffix, label, dtype, fn in INVESTIGATION_FIELDS}
+SLOT_COLUMN = re.compile(r"^inv_(\d{1,2})_([a-z_]+)$")
+
+# Per-record exports: the case it belongs to, then the record's own columns.
+CASE_CONTEXT = ("case_id", "case_number", "case_status", "category_name", "business_unit_name", "location_name")
+DISCLOSURE_FIELDS: tuple[tuple[str, str, DataType, str], ...] = (
+    ("disclosure_id", "Disclosure ID", DataType.TEXT, "DisclosureId"),
+    ("disclosure_type", "Disclosure Type", DataType.TEXT, "Type"),
+    ("disclosure_status", "Disclosure Status", DataType.TEXT, "Status"),
+    ("disclosure_submitted_at", "Submitted At", DataType.DATETIME, "SubmittedAt"),
+    ("discloser_name", "Discloser", DataType.TEXT, "DiscloserName"),
+    ("disclosure_amount", "Amount", DataType.CURRENCY, "Amount"),
+)
+DISCLOSURE_BY_NAME = {name: (label, dtype, prop) for name, label, dtype, prop in DISCLOSURE_FIELDS}
+
+
+def investigation_columns(max_investigations: int) -> list[ColumnSpec]:
+    return [
+        ColumnSpec(name=f"inv_{n}_{suffix}", label=f"Investigation {n} {label}", data_type=dtype.value)
+        for n in range(1, max_investigations + 1)
+        for suffix, label, dtype, _ in INVESTIGATION_FIELDS
+    ]
+
+
+def record_columns(export_type: ExportType) -> list[ColumnSpec]:
+    context = [CORE_BY_NAME[name].spec() for name in CASE_CONTEXT]
+    if export_type is ExportType.INVESTIGATIONS_ONLY:
+        own = [
+            ColumnSpec(name=f"investigation_{suffix}", label=f"Investigation {label}", data_type=dtype.value)
+            for suffix, label, dtype, _ in INVESTIGATION_FIELDS
+        ]
+    else:
+        own = [ColumnSpec(name=name, label=label, data_type=dtype.value) for name, label, dtype, _ in DISCLOSURE_FIELDS]
+    return context + own
+
+
+def overflow_column(tags: Sequence[ReportFieldTag]) -> ColumnSpec:
+    excluded = sorted(
+        tag.source_field_path.split(".", 1)[1] + (f"@{tag.template_id}" if tag.template_id else "")
+        for tag in tags
+        if tag.source_entity_type.value == "CASE"
+    )
+    return ColumnSpec(name=OVERFLOW_COLUMN, label="Other Custom Fields", data_type="TEXT", excluded_fields=excluded)
+
+
+def catalog(
+    export_type: ExportType,
+    *,
+    max_investigations: int,
+    include_investigations: bool,
+    include_tagged_fields: bool,
+    include_overflow: bool,
+    tags: Sequence[ReportFieldTag],
+) -> list[ColumnSpec]:
+    """The ordered columns of an export type with these options (CUSTOM: every column it may pick)."""
+    if export_type in (ExportType.INVESTIGATIONS_ONLY, ExportType.DISCLOSURES_ONLY):
+        kind = "INVESTIGATION" if export_type is ExportType.INVESTIGATIONS_ONLY else "DISCLOSURE"
+        columns = record_columns(export_type)
+        if include_tagged_fields:
+            columns += [tag.column() for tag in tags if tag.source_entity_type.value in (kind, "CASE")]
+        return columns
+    columns = [field.spec() for field in CORE_FIELDS]
+    everything = export_type is ExportType.CUSTOM
+    if (export_type is ExportType.FLAT_FILE and include_investigations) or everything:
+        columns += investigation_columns(max_investigations)
+    if include_tagged_fields or everything:
+        columns += [tag.column() for tag in sorted(tags, key=lambda t: t.tag_slot)]
+    if include_overflow or everything:
+        columns.append(overflow_column(tags))
+    return columns
+
+
+def columns_for(request: CreateExportRequest, tags: Sequence[ReportFieldTag]) -> list[ColumnSpec]:
+    available = catalog(
+        request.export_type,
+        max_investigations=request.max_investigations,
+        include_investigations=request.include_investigations,
+        include_tagged_fields=request.include_tagged_fields,
+        include_overflow=request.include_overflow,
+        tags=tags,
+    )
+    if request.export_type is not ExportType.CUSTOM:
+        return available
+    by_name = {spec.name: spec for spec in available}
+    unknown = [name for name in request.columns if name not in by_name]
+    if unknown:
+        raise ValidationFailed(
+            f"unknown column(s): {', '.join(unknown)}; GET /api/export-fields/columns lists them",
+            errors=[{"field": "columns", "message": f"unknown column {name!r}"} for name in unknown],
+        )
+    if len(set(request.columns)) != len(request.columns):
+        raise ValidationFailed("columns lists a column more than once")
+    return [by_name[name] for name in request.columns]
+
+
+def core_column_names() -> set[str]:
+    names = {field.name for field in CORE_FIELDS} | {OVERFLOW_COLUMN}
+    names |= {spec.name for spec in investigation_columns(10)}
+    names |= {spec.name for spec in record_columns(ExportType.INVESTIGATIONS_ONLY)}
+    names |= {spec.name for spec in record_columns(ExportType.DISCLOSURES_ONLY)}
+    return names
+
+
+# ---- reading and row building ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CasePlan:
+    """How one job reads and builds its rows, from nothing but the job's snapshot."""
+
+    cases_table: str
+    records_table: str
+    organization_id: str
+    request: CreateExportRequest
+    columns: Sequence[ColumnSpec]
+    as_of: datetime
+
+    @property
+    def per_record_kind(self) -> str | None:
+        return {ExportType.INVESTIGATIONS_ONLY: "INV", ExportType.DISCLOSURES_ONLY: "DIS"}.get(self.request.export_type)
+
+    def record_kinds(self) -> tuple[str, ...]:
+        kinds = (
+            {"INV", "RIU"} if any(spec.name in ("riu_count", "investigation_count") for spec in self.columns) else set()
+        )
+        if any(SLOT_COLUMN.match(spec.name) for spec in self.columns):
+            kinds.add("INV")
+        if self.per_record_kind:
+            kinds.add(self.per_record_kind)
+        for spec in self.columns:
+            if spec.source_entity_type and spec.source_entity_type != "CASE":
+                kinds.add(
+                    {"INVESTIGATION": "INV", "DISCLOSURE": "DIS", "INTERVIEW_RESPONSE": "IRS", "RIU": "RIU"}[
+                        spec.source_entity_type
+                    ]
+                )
+        return tuple(kind for kind in RECORD_KINDS if kind in kinds)
+
+    def case_query(self, select: tuple[str, ...] | None) -> SourceQuery:
+        conditions: list[Condition] = []
+        request = self.request
+        if request.date_range:
+            start, end = request.date_range.bounds()
+            conditions += [Condition("CreatedAt", "ge", start), Condition("CreatedAt", "le", end)]
+        if request.statuses:
+            conditions.append(Condition("Status", "in", tuple(request.statuses)))
+        if request.categories:
+            conditions.append(Condition("CategoryId", "in", tuple(str(c) for c in request.categories)))
+        if request.business_units:
+            conditions.append(Condition("BusinessUnitId", "in", tuple(str(b) for b in request.business_units)))
+        if request.locations:
+            conditions.append(Condition("LocationId", "in", tuple(str(loc) for loc in request.locations)))
+        return SourceQuery(self.cases_table, self.organization_id, tuple(conditions), select)
+
+    def case_select(self) -> tuple[str, ...]:
+        props: dict[str, None] = {"RowKey": None}
+        for spec in self.columns:
+            field = CORE_BY_NAME.get(spec.name)
+            if field is not None:
+                props.update(dict.fromkeys(field.properties))
+            elif spec.source_entity_type == "CASE" or spec.name == OVERFLOW_COLUMN:
+                props.update({"TemplateId": None, "CustomFieldsJson": None})
+        return tuple(props)
+
+    def units(self, source: RowSource, after: str | None, *, counting: bool = False) -> Iterator[Bundle]:
+        """Every matching case with its records, in key order, after the cursor `after`."""
+        kinds = self.record_kinds()
+        if counting and not self.per_record_kind:
+            kinds = ()
+        cases = source.read(self.case_query(("RowKey",) if counting else self.case_select()), after)
+        records: Iterator[dict[str, Any]] = iter(())
+        if kinds:
+            query = SourceQuery(
+                self.records_table,
+                self.organization_id,
+                (Condition("Kind", "in", kinds),),
+                ("RowKey", "Kind") if counting else None,
             )
-        return tuple(COLUMNS_BY_NAME[name] for name in request.columns)
-    return CORE_COLUMNS
+            records = source.read(query, after + AFTER_RECORDS if after else None)
+        pending = next(records, None)
+        for case in cases:
+            key = str(case["RowKey"])
+            prefix = key + "|"
+            grouped: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+            while pending is not None and pending["RowKey"] < prefix:
+                pending = next(records, None)  # a record of a case the filters left out
+            while pending is not None and str(pending["RowKey"]).startswith(prefix):
+                grouped.setdefault(str(pending.get("Kind")), []).append(pending)
+                pending = next(records, None)
+            yield {"RowKey": key, "case": case, "records": grouped}
+
+    def rows_in(self, bundle: Bundle) -> int:
+        kind = self.per_record_kind
+        return len(bundle["records"].get(kind, ())) if kind else 1
+
+    def count(self, source: RowSource, after: str | None, limit: int) -> tuple[int, str | None]:
+        if not self.per_record_kind:
+            return source.count(self.case_query(None), after, limit)
+        rows = 0
+        last: str | None = None
+        for units, bundle in enumerate(self.units(source, after, counting=True), start=1):
+            rows += self.rows_in(bundle)
+            last = bundle["RowKey"]
+            if units >= limit:
+                return rows, last
+        return rows, None
+
+    def row_builder(self) -> Callable[[Bundle], list[list[Any]]]:
+        cells = [self._cell(spec) for spec in self.columns]
+        kinds = [DataType(spec.data_type) for spec in self.columns]
+        per_record = self.per_record_kind
+        as_of = self.as_of
+
+        def build(bundle: Bundle) -> list[list[Any]]:
+            items: Sequence[dict[str, Any] | None] = bundle["records"].get(per_record, []) if per_record else [None]
+            rows = []
+            for item in items:
+                row = [cell(bundle, item, as_of) for cell in cells]
+                for value, dtype, spec in zip(row, kinds, self.columns, strict=True):
+                    _check(value, dtype, spec, bundle)
+                rows.append(row)
+            return rows
+
+        return build
+
+    def _cell(self, spec: ColumnSpec) -> Cell:
+        if spec.source_entity_type is not None:
+            return _tag_cell(spec)
+        if spec.name == OVERFLOW_COLUMN:
+            return _overflow_cell(spec.excluded_fields or [])
+        field = CORE_BY_NAME.get(spec.name)
+        if field is not None:
+            return field.cell
+        slot = SLOT_COLUMN.match(spec.name)
+        if slot is not None:
+            return _slot_cell(int(slot.group(1)), INVESTIGATION_BY_SUFFIX[slot.group(2)][2])
+        if spec.name in DISCLOSURE_BY_NAME:
+            prop = DISCLOSURE_BY_NAME[spec.name][2]
+            return lambda _bundle, item, _as_of: item.get(prop) if item else None
+        suffix = spec.name.removeprefix("investigation_")
+        if suffix in INVESTIGATION_BY_SUFFIX:
+            fn = INVESTIGATION_BY_SUFFIX[suffix][2]
+            return lambda _bundle, item, as_of: fn(item, as_of) if item else None
+        raise ExportFailed(f"The export names a column this version cannot produce: {spec.name}.")
 
 
-def source_query(table: str, organization_id: str, request: CreateExportRequest) -> SourceQuery:
-    conditions: list[Condition] = []
-    if request.date_range:
-        start, end = request.date_range.bounds()
-        conditions += [Condition("CreatedAt", "ge", start), Condition("CreatedAt", "le", end)]
-    if request.statuses:
-        conditions.append(Condition("Status", "in", tuple(request.statuses)))
-    if request.categories:
-        conditions.append(Condition("CategoryId", "in", tuple(str(c) for c in request.categories)))
-    if request.business_units:
-        conditions.append(Condition("BusinessUnitId", "in", tuple(str(b) for b in request.business_units)))
-    if request.locations:
-        conditions.append(Condition("LocationId", "in", tuple(str(loc) for loc in request.locations)))
-    return SourceQuery(table=table, partition=organization_id, conditions=tuple(conditions))
+def _slot_cell(n: int, fn: Callable[[dict[str, Any], datetime], Any]) -> Cell:
+    def cell(bundle: Bundle, _item: Any, as_of: datetime) -> Any:
+        investigations = bundle["records"].get("INV", ())
+        return fn(investigations[n - 1], as_of) if len(investigations) >= n else None
+
+    return cell
 
 
-def select_for(columns: tuple[Column, ...]) -> tuple[str, ...]:
-    props: dict[str, None] = {"RowKey": None}
-    for col in columns:
-        props.update(dict.fromkeys(col.source_properties))
-    return tuple(props)
+def _tag_cell(spec: ColumnSpec) -> Cell:
+    record_kind = {"INVESTIGATION": "INV", "DISCLOSURE": "DIS"}.get(spec.source_entity_type or "")
+
+    def cell(bundle: Bundle, item: dict[str, Any] | None, _as_of: datetime) -> Any:
+        records = bundle["records"]
+        if item is not None and record_kind is not None and item.get("Kind") == record_kind:
+            records = {**records, record_kind: [item]}  # a per-record export tags its own record
+        return typed_value(raw_value(spec, bundle["case"], records), spec.data_type)
+
+    return cell
 
 
-def build_row(columns: tuple[Column, ...], entity: Entity, as_of: datetime) -> list[Any]:
-    row = []
-    for col in columns:
-        value = col.build(entity, as_of)
-        if value is not None and not isinstance(value, _EXPECTED_TYPES.get(col.data_type, (object,))):
-            raise ExportFailed(
-                f"Source record {entity.get('RowKey')!s} has a {type(value).__name__} in column "
-                f"{col.name}, which holds {col.data_type.value.lower()} values; fix the record and retry.",
-                details={"row": entity.get("RowKey"), "column": col.name},
-            )
-        # bool is an int in Python; only let it through where a boolean is expected.
-        if isinstance(value, bool) and col.data_type in (DataType.INTEGER, DataType.NUMBER):
-            raise ExportFailed(f"Source record {entity.get('RowKey')!s} has a boolean in column {col.name}.")
-        row.append(value)
-    return row
+def _overflow_cell(excluded: list[str]) -> Cell:
+    plain = {entry for entry in excluded if "@" not in entry}
+    by_template = {tuple(entry.split("@", 1)) for entry in excluded if "@" in entry}
+
+    def cell(bundle: Bundle, _item: Any, _as_of: datetime) -> str | None:
+        case = bundle["case"]
+        template = case.get("TemplateId")
+        fields = json_property(case, "CustomFieldsJson")
+        left = {k: v for k, v in fields.items() if k not in plain and (k, template) not in by_template}
+        return orjson.dumps(left, option=orjson.OPT_SORT_KEYS).decode() if left else None
+
+    return cell
+
+
+def _check(value: Any, dtype: DataType, spec: ColumnSpec, bundle: Bundle) -> None:
+    if value is None or spec.source_entity_type is not None:
+        return  # tag values that do not fit their type are kept as text on purpose
+    expected = EXPECTED_TYPES.get(dtype, (object,))
+    if not isinstance(value, expected) or (isinstance(value, bool) and dtype is not DataType.BOOLEAN):
+        raise ExportFailed(
+            f"Source record {bundle['RowKey']} has a {type(value).__name__} in column {spec.name}, which holds "
+            f"{dtype.value.lower()} values; fix the record and retry.",
+            details={"row": bundle["RowKey"], "column": spec.name},
+        )

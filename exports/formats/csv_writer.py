@@ -1,17 +1,32 @@
-"""CSV as RFC 4180: comma-separated, CRLF line ends, fields quoted when they need it, UTF-8."""
+"""CSV as RFC 4180: CRLF line ends, fields quoted when they need it, UTF-8 (with a BOM by default).
+
+Values stay machine-readable, whatever the column's display pattern:
+- INTEGER as digits; NUMBER as the shortest text that reads back as the same number, or with the
+  pattern's decimal places when it has one (`#,##0.00` -> `1234.50`); never a thousands separator.
+- CURRENCY with the pattern's decimal places (default 2), rounded half away from zero, without the
+  currency symbol or grouping: `$#,##0.00` and 1234.5 -> `1234.50`.
+- PERCENTAGE as the fraction (0.25 for 25%), as in JSON and as the number under an XLSX cell.
+- DATETIME as ISO 8601 in UTC (`2024-02-29T23:59:59Z`), DATE as `2024-02-29`; BOOLEAN `true`/`false`.
+- The decimal point is always `.`, also with `;` as delimiter.
+- Text starting with = + - @ tab or CR gets a leading `'` (formula neutralisation, on by default).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from exports.formats.base import iso_date, iso_datetime
+from exports.formats.cells import fixed_point, is_finite, neutralize, pattern_decimals, plain_number
 from exports.models import ColumnSpec
 
 UTF8_BOM = "\ufeff".encode()
+
+Formatter = Callable[[Any], str]
 
 
 class CsvWriter:
@@ -19,16 +34,33 @@ class CsvWriter:
     extension = "csv"
     content_encoding: str | None = None
 
-    def __init__(self, columns: Sequence[ColumnSpec], state: dict[str, Any], *, bom: bool = True) -> None:
+    def __init__(
+        self,
+        columns: Sequence[ColumnSpec],
+        state: dict[str, Any],
+        *,
+        bom: bool = True,
+        delimiter: str = ",",
+        neutralize_formulas: bool = True,
+    ) -> None:
         self._columns = list(columns)
         self._bom = bom
+        self._delimiter = delimiter
+        self._neutralize = neutralize_formulas
+        self._formatters = [self._formatter(col) for col in self._columns]
 
     def begin(self) -> bytes:
-        header = self._encode([[col.name for col in self._columns]])
+        header = self._encode([[self._text(col.name) for col in self._columns]])
         return UTF8_BOM + header if self._bom else header
 
     def write(self, rows: Sequence[Sequence[Any]]) -> bytes:
-        return self._encode([[_cell(value) for value in row] for row in rows])
+        formatters = self._formatters
+        return self._encode(
+            [
+                [fmt(value) if value is not None else "" for fmt, value in zip(formatters, row, strict=True)]
+                for row in rows
+            ]
+        )
 
     def end(self) -> bytes:
         return b""
@@ -36,22 +68,42 @@ class CsvWriter:
     def state(self) -> dict[str, Any]:
         return {}
 
-    @staticmethod
-    def _encode(rows: list[list[str]]) -> bytes:
+    def _encode(self, rows: list[list[str]]) -> bytes:
+        if not rows:
+            return b""
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerows(rows)
+        writer = csv.writer(buffer, delimiter=self._delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        writer.writerows(rows)
         return buffer.getvalue().encode("utf-8")
 
+    def _text(self, value: str) -> str:
+        return neutralize(value) if self._neutralize else value
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return iso_datetime(value)
-    if isinstance(value, date):
-        return iso_date(value)
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
+    def _formatter(self, col: ColumnSpec) -> Formatter:
+        kind = col.data_type.upper()
+        decimals = pattern_decimals(col.format_pattern)
+        if kind == "CURRENCY" and decimals is None:
+            decimals = 2
+        if kind in ("INTEGER", "PERCENTAGE"):
+            decimals = None
+        text = self._text
+
+        def number(value: int | float | Decimal) -> str:
+            if not is_finite(value):
+                return ""
+            return plain_number(value) if decimals is None else fixed_point(value, decimals)
+
+        def format_cell(value: Any) -> str:
+            if isinstance(value, str):
+                return text(value)
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if isinstance(value, int | float | Decimal):
+                return number(value)
+            if isinstance(value, datetime):
+                return iso_datetime(value)
+            if isinstance(value, date):
+                return iso_date(value)
+            return text(str(value))
+
+        return format_cell

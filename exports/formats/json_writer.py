@@ -1,9 +1,16 @@
-"""JSON (one array of objects) and JSON Lines, streamed with native types."""
+"""JSON (one array of objects) and JSON Lines, streamed with native types.
+
+Numbers are JSON numbers (a Decimal keeps its exact digits, an integer beyond 64 bits too), booleans
+are booleans, a missing value is null (so is a NaN or infinite float, which JSON cannot hold), and
+DATETIME / DATE are ISO 8601 strings in UTC (`2024-02-29T23:59:59Z`, `2024-02-29`). Keys are column
+names. No formula neutralisation: JSON is not opened by spreadsheets as formulas.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -11,13 +18,24 @@ import orjson
 from exports.formats.base import iso_date, iso_datetime
 from exports.models import ColumnSpec
 
+_INT64_MIN = -(2**63)
+_UINT64_MAX = 2**64 - 1
+
 
 def _native(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso_datetime(value)
     if isinstance(value, date):
         return iso_date(value)
+    if type(value) is int and not _INT64_MIN <= value <= _UINT64_MAX:
+        return orjson.Fragment(str(value))
     return value
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value)) if value.is_finite() else None
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 class _JsonBase:
@@ -29,7 +47,10 @@ class _JsonBase:
 
     def _objects(self, rows: Sequence[Sequence[Any]]) -> list[bytes]:
         names = self._names
-        return [orjson.dumps({name: _native(value) for name, value in zip(names, row, strict=True)}) for row in rows]
+        return [
+            orjson.dumps({name: _native(value) for name, value in zip(names, row, strict=True)}, default=_default)
+            for row in rows
+        ]
 
     def state(self) -> dict[str, Any]:
         return {"rows": self._rows_so_far}

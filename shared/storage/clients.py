@@ -10,6 +10,8 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import ExponentialRetry as BlobExponentialRetry
+from azure.storage.queue import ExponentialRetry as QueueExponentialRetry
 from azure.storage.queue import QueueServiceClient
 
 from shared.settings import REQUEST_QUEUE, WORK_QUEUE, Settings
@@ -26,6 +28,18 @@ RETRY_OPTIONS: dict[str, Any] = {
     "connection_timeout": 10,
     "read_timeout": 60,
 }
+# Blob and Queue clients ignore retry_backoff_*: they build their own ExponentialRetry, whose defaults
+# wait about 15, 18 and 24 seconds between attempts. Same attempt counts, waits of about 1, 3, 5, 9, 17 s.
+# (They do not retry 429: Blob and Queue storage throttle with 503 ServerBusy, which they do retry.)
+STORAGE_BACKOFF: dict[str, Any] = {"initial_backoff": 1, "increment_base": 2, "random_jitter_range": 1}
+
+
+def _blob_retry() -> BlobExponentialRetry:
+    return BlobExponentialRetry(**STORAGE_BACKOFF, **RETRY_OPTIONS)
+
+
+def _queue_retry() -> QueueExponentialRetry:
+    return QueueExponentialRetry(**STORAGE_BACKOFF, **RETRY_OPTIONS)
 
 
 @dataclass
@@ -52,22 +66,33 @@ class StorageClients:
     def blobs(self) -> BlobServiceClient:
         conn = self.settings.storage_connection_string
         if conn:
-            return BlobServiceClient.from_connection_string(conn, **RETRY_OPTIONS)
-        return BlobServiceClient(self._endpoint("blob"), credential=self._credential, **RETRY_OPTIONS)
+            return BlobServiceClient.from_connection_string(conn, retry_policy=_blob_retry(), **RETRY_OPTIONS)
+        return BlobServiceClient(
+            self._endpoint("blob"), credential=self._credential, retry_policy=_blob_retry(), **RETRY_OPTIONS
+        )
 
     @cached_property
     def queues(self) -> QueueServiceClient:
         conn = self.settings.storage_connection_string
         if conn:
-            return QueueServiceClient.from_connection_string(conn, **RETRY_OPTIONS)
-        return QueueServiceClient(self._endpoint("queue"), credential=self._credential, **RETRY_OPTIONS)
+            return QueueServiceClient.from_connection_string(conn, retry_policy=_queue_retry(), **RETRY_OPTIONS)
+        return QueueServiceClient(
+            self._endpoint("queue"), credential=self._credential, retry_policy=_queue_retry(), **RETRY_OPTIONS
+        )
 
     def ensure_resources(self) -> None:
         """Creates the tables, queues and private container the app uses, if missing."""
         from azure.core.exceptions import ResourceExistsError
 
         s = self.settings
-        for table in (s.jobs_table, s.idempotency_table, s.cases_table):
+        for table in (
+            s.jobs_table,
+            s.idempotency_table,
+            s.cases_table,
+            s.case_records_table,
+            s.tickets_table,
+            s.tags_table,
+        ):
             self.tables.create_table_if_not_exists(table)
         for queue in (REQUEST_QUEUE, WORK_QUEUE, f"{REQUEST_QUEUE}-poison", f"{WORK_QUEUE}-poison"):
             with contextlib.suppress(ResourceExistsError):

@@ -59,7 +59,8 @@ class JobEntity(BaseModel):
         return cls.model_validate(
             {
                 **job.model_dump(exclude={"request", "columns", "error_details", "checkpoint", "etag"}),
-                "request": job.request.model_dump_json(by_alias=True),
+                # Only what the caller sent: cross-field checks look at which fields were given.
+                "request": job.request.model_dump_json(by_alias=True, exclude_unset=True),
                 "columns": orjson.dumps([col.model_dump(by_alias=True) for col in job.columns]).decode(),
                 "error_details": orjson.dumps(job.error_details).decode() if job.error_details is not None else None,
                 "checkpoint": job.checkpoint.model_dump_json(),

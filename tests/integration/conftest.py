@@ -70,3 +70,22 @@ def api_as(local_host: LocalHost) -> Callable[..., Api]:
 @pytest.fixture
 def anonymous(local_host: LocalHost) -> Api:
     return Api(local_host.base_url, None)
+
+
+@pytest.fixture
+def load_tickets(tables: TableServiceClient) -> Callable[..., int]:
+    from tools.load_cases import load_tickets as loader
+
+    def load_for(organization_id: str, rows: int, **kwargs: Any) -> int:
+        return loader(tables, "tickets", organization_id, rows, **kwargs)
+
+    return load_for
+
+
+@pytest.fixture
+def admin_api(local_host: LocalHost, org: str) -> Api:
+    """An administrator of `org`: every permission."""
+    return Api(
+        local_host.base_url,
+        principal(org, "admin-1", "access_reports", "import_export_tickets", "manage_system_settings", name="Ad Min"),
+    )

@@ -183,3 +183,62 @@ class FakeLinkSigner:
     def sign(self, blob_name: str, *, file_name: str, valid_for: timedelta) -> str:
         self.signed.append((blob_name, valid_for))
         return f"https://blobs.example/{blob_name}?file={quote(file_name)}&valid={int(valid_for.total_seconds())}"
+
+
+@dataclass
+class FakeTagStore:
+    tags: dict[tuple[str, int], Any] = field(default_factory=dict)
+    _etags: Iterator[int] = field(default_factory=itertools.count)
+
+    def list(self, organization_id: str) -> list[Any]:
+        return sorted((t for (org, _), t in self.tags.items() if org == organization_id), key=lambda t: t.tag_slot)
+
+    def get(self, organization_id: str, slot: int) -> Any:
+        return self.tags.get((organization_id, slot))
+
+    def _check(self, tag: Any, ignore: Any = None) -> None:
+        for other in self.list(tag.organization_id):
+            if ignore is not None and other.tag_slot == ignore.tag_slot:
+                continue
+            if other.tag_slot == tag.tag_slot:
+                raise Conflict(f"Tag slot {tag.tag_slot} is already in use")
+            if (other.source_entity_type, other.source_field_path, other.template_id) == (
+                tag.source_entity_type,
+                tag.source_field_path,
+                tag.template_id,
+            ):
+                raise Conflict(f"{tag.source_field_path} is already tagged in slot {other.tag_slot}")
+            if other.column_name == tag.column_name:
+                raise Conflict(f"Column name {tag.column_name} is already used by the tag in slot {other.tag_slot}")
+
+    def insert(self, tag: Any) -> Any:
+        self._check(tag)
+        stored = tag.model_copy(update={"etag": str(next(self._etags))})
+        self.tags[(tag.organization_id, tag.tag_slot)] = stored
+        return stored
+
+    def replace(self, tag: Any, previous: Any) -> Any:
+        current = self.tags.get((previous.organization_id, previous.tag_slot))
+        if current is None or current.etag != previous.etag:
+            raise ConcurrencyConflict("etag")
+        self._check(tag, ignore=previous)
+        del self.tags[(previous.organization_id, previous.tag_slot)]
+        return self.insert(tag)
+
+    def delete(self, tag: Any) -> None:
+        self.tags.pop((tag.organization_id, tag.tag_slot), None)
+
+
+@dataclass
+class FakeRunStore:
+    runs: dict[str, bytes] = field(default_factory=dict)
+
+    def write(self, name: str, data: bytes) -> None:
+        self.runs[name] = data
+
+    def read(self, name: str, offset: int, length: int) -> bytes:
+        return self.runs[name][offset : offset + length]
+
+    def delete_all(self, prefix: str) -> None:
+        for name in [name for name in self.runs if name.startswith(prefix)]:
+            del self.runs[name]

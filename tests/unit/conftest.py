@@ -17,9 +17,12 @@ from tests.support.fakes import (
     FakeJobStore,
     FakeLinkSigner,
     FakeRowSource,
+    FakeRunStore,
+    FakeTagStore,
     FakeWorkQueue,
 )
-from tools.synthetic_cases import synthetic_cases
+from tools.synthetic_cases import synthetic_case_records, synthetic_cases
+from tools.synthetic_tickets import synthetic_tickets
 
 ORG_A = "org-a"
 ORG_B = "org-b"
@@ -34,10 +37,18 @@ class World:
     sink: FakeBlobSink
     signer: FakeLinkSigner
     clock: FixedClock
+    tags: FakeTagStore
+    runs: FakeRunStore
 
     def load_cases(self, organization_id: str, count: int, **kwargs: Any) -> list[dict[str, Any]]:
         entities = list(synthetic_cases(organization_id, count, **kwargs))
         self.source.add("cases", entities)
+        self.source.add("caserecords", [record for case in entities for record in synthetic_case_records(case)])
+        return entities
+
+    def load_tickets(self, organization_id: str, count: int, **kwargs: Any) -> list[dict[str, Any]]:
+        entities = list(synthetic_tickets(organization_id, count, **kwargs))
+        self.source.add("tickets", entities)
         return entities
 
     def drain(self, *, limit: int = 10_000) -> int:
@@ -68,6 +79,8 @@ def make_world(**overrides: Any) -> World:
         sink=FakeBlobSink(),
         signer=FakeLinkSigner(),
         clock=clock,
+        tags=FakeTagStore(),
+        runs=FakeRunStore(),
     )
     world.service = ExportService(
         settings=settings,
@@ -77,6 +90,8 @@ def make_world(**overrides: Any) -> World:
         source=world.source,
         sink=world.sink,
         signer=world.signer,
+        tags=world.tags,
+        runs=world.runs,
         clock=clock,
         monotonic=lambda: 0.0,
     )

@@ -1,0 +1,269 @@
+"""`python -m bench`: `make bench` (10k and 100k rows) and `make bench-large` (adds 1M rows).
+
+Starts its own private Azurite on free loopback ports, loads synthetic cases into one organization
+per size (once; every repetition reads the same rows), then measures and prints a table and writes
+it as JSON to bench/results/. Each figure is the median of `--repeat` runs with min and max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.ceilings import raw_scan, raw_upload
+from bench.common import RESULTS_DIR, Stat, load_rows, org_for, repeat
+from bench.latency import post_latency
+from bench.project import DevHost, headers_for, host_env, run_export
+from tests.support.azurite import Azurite
+
+FORMATS = ("CSV", "JSONL", "JSON", "XLSX")
+NAIVE_FORMATS = ("CSV", "XLSX")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--sizes", default="10000,100000", help="row counts, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of every measurement (at least 3)")
+    parser.add_argument("--formats", default=",".join(FORMATS))
+    parser.add_argument("--naive-max-rows", type=int, default=100_000, help="run the naive peer up to this size")
+    parser.add_argument("--latency-seconds", type=float, default=30.0, help="0 skips the job creation test")
+    parser.add_argument("--latency-clients", type=int, default=50)
+    parser.add_argument("--load-processes", type=int, default=1, help="processes loading the largest size")
+    parser.add_argument("--connection", help="use this (already loaded) Azurite instead of a private one")
+    parser.add_argument("--label", default="bench", help="name of the results file")
+    args = parser.parse_args(argv)
+    if args.repeat < 3:
+        parser.error("--repeat must be at least 3 (median with min and max)")
+    return args
+
+
+def xlsx_available() -> str | None:
+    """None when the XLSX writer exists; otherwise why not."""
+    from exports.formats import writer_for
+    from exports.models import ColumnSpec, ExportFormat
+
+    try:
+        writer_for(ExportFormat.XLSX, [ColumnSpec(name="a", label="A", data_type="TEXT")], {})
+    except Exception as error:  # any failure means: not available in this tree yet
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def naive(connection: str, organization: str, fmt: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.naive", connection, organization, fmt.lower()],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    formats = [fmt.strip().upper() for fmt in args.formats.split(",") if fmt.strip()]
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(),
+        "machine": {"python": platform.python_version(), "cpus": _cpus(), "platform": platform.platform()},
+        "repeat": args.repeat,
+        "sizes": sizes,
+        "load": {},
+        "ceiling": {},
+        "naive": {},
+        "project": {},
+        "unavailable": {},
+    }
+    azurite = None if args.connection else Azurite().start()
+    connection = args.connection or (azurite.connection_string if azurite else "")
+    http: DevHost | None = None
+    try:
+        if azurite is not None:
+            for size in sizes:
+                processes = args.load_processes if size == max(sizes) else 1
+                seconds = load_rows(connection, size, processes=processes)
+                results["load"][str(size)] = {"seconds": seconds, "rows_per_s": size / seconds}
+                _say(f"loaded {size:,} rows in {seconds:.0f}s")
+
+        for size in sizes:
+            stats = repeat(args.repeat, lambda size=size: raw_scan(connection, org_for(size)))
+            results["ceiling"].setdefault(str(size), {})["scan"] = _stats_json(stats)
+            _say(f"raw scan {size:,}: {stats['rows_per_s'].median:,.0f} rows/s")
+
+        env = host_env(connection)
+        http = DevHost(env, "--only", "http")
+        missing_xlsx = xlsx_available()
+        for size in sizes:
+            for fmt in formats:
+                if fmt == "XLSX" and missing_xlsx:
+                    results["unavailable"][f"project/{fmt}"] = missing_xlsx
+                    continue
+                try:
+                    stats = repeat(
+                        args.repeat,
+                        lambda size=size, fmt=fmt: run_export(http, env, connection, org_for(size), fmt),  # type: ignore[misc]
+                    )
+                except RuntimeError as error:
+                    results["unavailable"][f"project/{fmt}/{size}"] = str(error)
+                    _say(f"project {fmt} {size:,}: not available ({error})")
+                    continue
+                results["project"].setdefault(str(size), {})[fmt] = _stats_json(stats)
+                _say(
+                    f"project {fmt} {size:,}: {stats['rows_per_s'].median:,.0f} rows/s, "
+                    f"worker {stats['worker_peak_rss_mb'].median:.0f} MB, {stats['batches'].median:.0f} batches"
+                )
+
+        for size in sizes:
+            csv_bytes = results["project"].get(str(size), {}).get("CSV", {}).get("bytes", {}).get("median")
+            if size <= args.naive_max_rows:
+                for fmt in NAIVE_FORMATS:
+                    if fmt not in formats:
+                        continue
+                    stats = repeat(args.repeat, lambda size=size, fmt=fmt: naive(connection, org_for(size), fmt))  # type: ignore[misc]
+                    results["naive"].setdefault(str(size), {})[fmt] = _stats_json(stats)
+                    _say(f"naive {fmt} {size:,}: {stats['seconds'].median:.1f}s, {stats['peak_rss_mb'].median:.0f} MB")
+                    if fmt == "CSV" and not csv_bytes:
+                        csv_bytes = stats["bytes"].median
+            if csv_bytes:
+                stats = repeat(args.repeat, lambda b=int(csv_bytes): raw_upload(connection, b))  # type: ignore[misc]
+                entry = _stats_json(stats)
+                entry["bytes"] = csv_bytes
+                results["ceiling"].setdefault(str(size), {})["upload"] = entry
+                _say(f"raw upload {csv_bytes / 1e6:.1f} MB: {stats['mb_per_s'].median:.0f} MB/s")
+
+        if args.latency_seconds > 0:
+            _say(f"job creation: {args.latency_clients} clients for {args.latency_seconds:.0f}s")
+            results["latency"] = post_latency(
+                http.base_url,
+                headers_for("bench-latency"),
+                clients=args.latency_clients,
+                seconds=args.latency_seconds,
+            )
+    finally:
+        if http is not None:
+            http.stop()
+        if azurite is not None:
+            azurite.stop()
+
+    results["finished_at"] = datetime.now(UTC).isoformat()
+    table = render(results)
+    print(table)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"{args.label}-{stamp}.json"
+    results["table"] = table
+    path.write_text(json.dumps(results, indent=2, default=str))
+    (RESULTS_DIR / f"{args.label}-latest.json").write_text(path.read_text())
+    print(f"\nresults: {path.relative_to(RESULTS_DIR.parent.parent)}")
+    return 0
+
+
+# ---- rendering -------------------------------------------------------------------------------------
+
+
+def _stats_json(stats: dict[str, Stat]) -> dict[str, Any]:
+    return {key: stat.as_json() for key, stat in stats.items()}
+
+
+def _say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def _fmt(entry: dict[str, Any] | None, key: str, spec: str = ",.0f") -> str:
+    if not entry or key not in entry:
+        return "n/a"
+    stat = entry[key]
+    return f"{stat['median']:{spec}} [{stat['min']:{spec}}–{stat['max']:{spec}}]"
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> str:
+    if not numerator or not denominator or math.isnan(numerator) or math.isnan(denominator):
+        return "n/a"
+    return f"{numerator / denominator:.2f}"
+
+
+def _median(entry: dict[str, Any] | None, key: str) -> float | None:
+    if not entry or key not in entry:
+        return None
+    value = entry[key]["median"]
+    return float(value)
+
+
+def render(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    add = lines.append
+    add(
+        f"make bench — {results['started_at'][:16]} UTC, {results['machine']['cpus']} CPUs, Python "
+        f"{results['machine']['python']}; each figure: median [min–max] of {results['repeat']} runs"
+    )
+    add("")
+    add("1. Ceilings (Azurite, loopback)")
+    add(f"   {'rows':>9}  {'raw scan rows/s (nometadata, all columns)':<44} {'raw upload MB/s (CSV export bytes)':<36}")
+    for size in results["sizes"]:
+        ceiling = results["ceiling"].get(str(size), {})
+        upload = ceiling.get("upload")
+        upload_text = _fmt(upload, "mb_per_s", ",.1f")
+        if upload:
+            upload_text += f" of {upload['bytes'] / 1e6:.1f} MB"
+        add(f"   {size:>9,}  {_fmt(ceiling.get('scan'), 'rows_per_s'):<44} {upload_text:<36}")
+    add("")
+    add("2. Naive peer (azure-data-tables query_entities -> pandas DataFrame -> to_csv/to_excel -> upload_blob)")
+    add(f"   {'rows':>9}  {'fmt':<5} {'seconds':<26} {'rows/s':<26} {'peak RSS MB':<24}")
+    for size in results["sizes"]:
+        for fmt, entry in results["naive"].get(str(size), {}).items():
+            seconds = entry["seconds"]
+            rps = {"rps": {"median": size / seconds["median"], "min": size / seconds["max"], "max": size / seconds["min"]}}
+            add(
+                f"   {size:>9,}  {fmt:<5} {_fmt(entry, 'seconds', ',.2f'):<26} {_fmt(rps, 'rps'):<26} "
+                f"{_fmt(entry, 'peak_rss_mb'):<24}"
+            )
+    add("")
+    add("3. This project end to end (POST -> completed through the local host; worker = separate process)")
+    add(
+        f"   {'rows':>9}  {'fmt':<5} {'seconds':<24} {'rows/s':<26} {'worker peak RSS MB':<20} {'batches':<8} "
+        f"{'÷ceiling':<9} {'×naive speed':<13} {'RSS ÷naive':<10}"
+    )
+    for size in results["sizes"]:
+        ceiling = _median(results["ceiling"].get(str(size), {}).get("scan"), "rows_per_s")
+        for fmt, entry in results["project"].get(str(size), {}).items():
+            naive_entry = results["naive"].get(str(size), {}).get(fmt)
+            add(
+                f"   {size:>9,}  {fmt:<5} {_fmt(entry, 'seconds', ',.2f'):<24} {_fmt(entry, 'rows_per_s'):<26} "
+                f"{_fmt(entry, 'worker_peak_rss_mb'):<20} {_median(entry, 'batches') or 0:<8.0f} "
+                f"{_ratio(_median(entry, 'rows_per_s'), ceiling):<9} "
+                f"{_ratio(_median(naive_entry, 'seconds'), _median(entry, 'seconds')):<13} "
+                f"{_ratio(_median(entry, 'worker_peak_rss_mb'), _median(naive_entry, 'peak_rss_mb')):<10}"
+            )
+    for what, why in results["unavailable"].items():
+        add(f"   {what}: not available ({why.splitlines()[0][:100]})")
+    latency = results.get("latency")
+    if latency:
+        add("")
+        add(
+            f"4. Job creation: POST /api/exports, {latency['clients']} concurrent clients (closed loop) for "
+            f"{latency['seconds']:.0f}s"
+        )
+        add(
+            f"   {latency['requests']:,} created ({latency['requests_per_s']:.0f}/s), {latency['errors']} errors; "
+            f"p50 {latency['p50_ms']:.0f} ms, p90 {latency['p90_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms, "
+            f"max {latency['max_ms']:.0f} ms (target p99 <= 50 ms)"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The ceilings: what the storage emulator itself can deliver, with as little client work as possible.
+
+- Raw scan: one organization's partition read over plain HTTP (`requests`, a read-only table SAS),
+  JSON without metadata, all columns, 1,000 rows a page, decoded with orjson only to count rows.
+- Raw upload: the same number of bytes as the CSV export, staged as blocks of the export's block size
+  and committed (azure-storage-blob, one stage_block call per block, as the export does).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import requests
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.data.tables import TableSasPermissions, generate_table_sas
+from azure.storage.blob import BlobBlock, BlobServiceClient
+
+from bench.common import CASES_TABLE, account_key
+
+
+def table_endpoint(connection: str) -> str:
+    parts = dict(part.split("=", 1) for part in connection.split(";") if "=" in part)
+    return parts["TableEndpoint"].rstrip("/")
+
+
+def raw_scan(connection: str, organization: str, *, page_size: int = 1000) -> dict[str, float]:
+    """Reads the whole partition; returns rows, seconds and rows/s."""
+    name, key = account_key()
+    sas = generate_table_sas(
+        AzureNamedKeyCredential(name, key),
+        CASES_TABLE,
+        permission=TableSasPermissions(read=True),
+        expiry=datetime.now(UTC) + timedelta(hours=2),
+    )
+    url = f"{table_endpoint(connection)}/{CASES_TABLE}()?{sas}"
+    headers = {
+        "Accept": "application/json;odata=nometadata",
+        "DataServiceVersion": "3.0",
+        "x-ms-version": "2019-02-02",
+    }
+    params: dict[str, str] = {"$filter": f"PartitionKey eq '{organization}'", "$top": str(page_size)}
+    rows = 0
+    started = time.perf_counter()
+    with requests.Session() as session:
+        while True:
+            response = session.get(url, params=params, headers=headers, timeout=60)
+            response.raise_for_status()
+            rows += len(orjson.loads(response.content)["value"])
+            next_pk = response.headers.get("x-ms-continuation-NextPartitionKey")
+            next_rk = response.headers.get("x-ms-continuation-NextRowKey")
+            if not next_pk and not next_rk:
+                break
+            params["NextPartitionKey"] = next_pk or ""
+            params["NextRowKey"] = next_rk or ""
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds}
+
+
+def raw_upload(connection: str, size: int, *, block_size: int = 8 * 1024 * 1024) -> dict[str, float]:
+    """Stages `size` bytes as blocks of `block_size` and commits them; returns seconds and MB/s."""
+    service = BlobServiceClient.from_connection_string(connection)
+    container = service.get_container_client("bench-ceiling")
+    if not container.exists():
+        container.create_container()
+    blob = container.get_blob_client(f"raw-{uuid.uuid4().hex}")
+    block = os.urandom(min(block_size, max(size, 1)))
+    ids: list[str] = []
+    started = time.perf_counter()
+    remaining = size
+    while remaining > 0:
+        data = block if remaining >= len(block) else block[:remaining]
+        block_id = f"{len(ids):010d}"
+        blob.stage_block(block_id, data, length=len(data))
+        ids.append(block_id)
+        remaining -= len(data)
+    blob.commit_block_list([BlobBlock(block_id=i) for i in ids])
+    seconds = time.perf_counter() - started
+    blob.delete_blob()
+    return {"seconds": seconds, "mb_per_s": size / 1e6 / seconds}

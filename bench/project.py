@@ -1,0 +1,148 @@
+"""This project end to end: jobs created over HTTP through the local host, run by a separate worker process.
+
+The HTTP host (`python -m devhost --only http`) lives for the whole benchmark. The queue worker
+(`python -m devhost --only queue`) is started fresh for every measured export, so its VmHWM (peak
+resident set) read just before it is stopped is that one export's peak, interpreter and imports
+included.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import orjson
+import requests
+from azure.data.tables import TableServiceClient
+
+from bench.common import vm_hwm_mb
+from shared.auth import encode_principal
+from tests.support.azurite import PROJECT_ROOT, free_port
+
+ROLES = ["access_reports", "manage_system_settings"]
+_DURATION = re.compile(r"Executed 'Functions\.[^']+' \(\w+, Id=[^,]*, Duration=(\d+)ms\)")
+
+
+def host_env(connection: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "AzureWebJobsStorage": connection,
+        "EXPORTS_CLEANUP_SCHEDULE": "0 0 0 1 1 *",  # the timer stays out of the way
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(extra or {})
+    return env
+
+
+class DevHost:
+    """One `python -m devhost` process; its output is kept (last lines only) for error reports."""
+
+    def __init__(self, env: dict[str, str], *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/api"
+        self.lines: collections.deque[str] = collections.deque(maxlen=5000)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devhost", "--app-dir", str(PROJECT_ROOT), "--port", str(self.port), *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._ready = threading.Event()
+        threading.Thread(target=self._pump, daemon=True).start()
+        if not self._ready.wait(60):
+            self.stop()
+            raise RuntimeError("devhost did not start:\n" + "\n".join(self.lines))
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+            if "listening on" in line or "running without an HTTP server" in line:
+                self._ready.set()
+
+    def busy_seconds(self) -> tuple[float, int]:
+        """The summed duration of the function invocations this host logged, and their number."""
+        durations = [int(match.group(1)) / 1000 for line in self.lines if (match := _DURATION.search(line))]
+        return sum(durations), len(durations)
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return vm_hwm_mb(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def headers_for(organization: str) -> dict[str, str]:
+    return {"X-MS-CLIENT-PRINCIPAL": encode_principal(organization, "bench-user", "Bench", ROLES)}
+
+
+def run_export(
+    http: DevHost, worker_env: dict[str, str], connection: str, organization: str, fmt: str, *, timeout: float = 1800
+) -> dict[str, Any]:
+    """One export from POST to `completed`, with a fresh worker process; returns its figures."""
+    worker = DevHost(worker_env, "--only", "queue")
+    try:
+        session = requests.Session()
+        session.headers.update(headers_for(organization))
+        body = {"dataset": "cases", "exportType": "FLAT_FILE", "format": fmt}
+        posted = time.perf_counter()
+        response = session.post(f"{http.base_url}/exports", json=body, timeout=30)
+        if response.status_code != 202:
+            raise RuntimeError(f"create {fmt} answered {response.status_code}: {response.text}")
+        job_id = response.json()["jobId"]
+        deadline = time.monotonic() + timeout
+        while True:
+            job = session.get(f"{http.base_url}/exports/{job_id}", timeout=30).json()
+            if job["status"] in ("completed", "failed", "cancelled"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"export {job_id} still {job['status']} after {timeout}s")
+            time.sleep(0.05)
+        observed = time.perf_counter() - posted
+        peak = worker.peak_rss_mb
+        busy, invocations = worker.busy_seconds()
+    finally:
+        worker.stop()
+    if job["status"] != "completed":
+        raise RuntimeError(f"export {fmt} of {organization} ended {job['status']}: {job.get('errorMessage')}")
+    created = datetime.fromisoformat(job["createdAt"])
+    completed = datetime.fromisoformat(job["completedAt"])
+    seconds = (completed - created).total_seconds()
+    rows = int(job["totalRows"])
+    return {
+        "seconds": seconds,
+        "observed_seconds": observed,
+        "rows": rows,
+        "rows_per_s": rows / seconds,
+        "bytes": int(job["fileSizeBytes"] or 0),
+        "worker_peak_rss_mb": peak,
+        # Time the worker spent inside its invocations: the rest is queue hand-offs between steps.
+        "busy_seconds": busy,
+        "busy_rows_per_s": rows / busy if busy else float("nan"),
+        "invocations": invocations,
+        "batches": batches_of(connection, organization, job_id),
+    }
+
+
+def batches_of(connection: str, organization: str, job_id: str) -> int:
+    """The job's number of export batches: the length of its checkpoint's `parts` list."""
+    table = TableServiceClient.from_connection_string(connection).get_table_client("exportjobs")
+    entity = table.get_entity(organization, job_id)
+    return len(orjson.loads(entity["CheckpointJson"])["parts"])

@@ -1,0 +1,140 @@
+"""Cell-level rules every format shares: formula neutralisation, number patterns, dates in UTC."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+# OWASP "CSV injection": a spreadsheet treats a cell starting with one of these as a formula (tab and
+# carriage return because some importers strip them and then see the next character).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize(text: str) -> str:
+    """Prefix a single quote to text a spreadsheet would run as a formula."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def utc_naive(value: datetime) -> datetime:
+    """The instant in UTC without a zone: naive values are taken to be UTC already."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def is_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    return True
+
+
+def pattern_decimals(pattern: str | None) -> int | None:
+    """Decimal places a numeric pattern shows (`$#,##0.00` -> 2, `0%` -> 0); None when there is no pattern."""
+    if not pattern:
+        return None
+    section = _strip_literals(pattern.split(";", 1)[0])
+    if "." not in section:
+        return 0
+    fraction = section.split(".", 1)[1]
+    count = 0
+    for char in fraction:
+        if char not in "0#?":
+            break
+        count += 1
+    return count
+
+
+def fixed_point(value: int | float | Decimal, decimals: int) -> str:
+    """`value` rounded half away from zero to `decimals` places, with '.' and no grouping: `1234.50`."""
+    exact = Decimal(value) if isinstance(value, int | Decimal) else Decimal(repr(value))
+    try:
+        rounded = exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # more digits than the context holds: keep the value as it is
+        rounded = exact
+    text = format(rounded, "f")
+    return "0" + text[2:] if text.startswith("-0") and not rounded else text
+
+
+def plain_number(value: int | float | Decimal) -> str:
+    """The shortest text that reads back as the same number."""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _strip_literals(pattern: str) -> str:
+    """A number pattern without its quoted text, escaped characters and [bracketed] parts."""
+    return re.sub(r'"[^"]*"|\\.|\[[^\]]*\]', "", pattern)
+
+
+# ---- Excel number formats ------------------------------------------------------------------------
+
+_NUMBER_CHARS = set("0#?.,%Ee+-$/():!^&'~{}<>= ")
+_DATE_LETTERS = {"y": "y", "m": "m", "d": "d", "h": "h", "s": "s"}
+
+
+def excel_number_format(pattern: str) -> str:
+    """A numeric pattern as an Excel format code: literal text other than Excel's own is quoted."""
+    return _excel_format(pattern, lambda char: char if char in _NUMBER_CHARS or char.isdigit() else None)
+
+
+def excel_date_format(pattern: str) -> str:
+    """A date pattern (`YYYY-MM-DD HH:mm`) as an Excel format code (`yyyy-mm-dd hh:mm`)."""
+
+    def keep(char: str) -> str | None:
+        if char.lower() in _DATE_LETTERS:
+            return char.lower()
+        return char if char in "-/:., 0" else None
+
+    code = pattern.replace("AM/PM", "\x00").replace("am/pm", "\x00")
+    return _excel_format(code, keep).replace("\x00", "AM/PM")
+
+
+def _excel_format(pattern: str, keep: Any) -> str:
+    out: list[str] = []
+    literal: list[str] = []
+
+    def flush() -> None:
+        if literal:
+            out.append('"' + "".join(literal).replace('"', "") + '"')
+            literal.clear()
+
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char in '"[':
+            closing = pattern.find('"' if char == '"' else "]", index + 1)
+            end = len(pattern) if closing < 0 else closing + 1
+            flush()
+            out.append(pattern[index:end] if closing >= 0 else pattern[index:] + ('"' if char == '"' else "]"))
+            index = end
+            continue
+        if char == "\\" and index + 1 < len(pattern):
+            flush()
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if char in ";@" or char == "\x00":
+            flush()
+            out.append(char)
+        else:
+            kept = keep(char)
+            if kept is None:
+                literal.append(char)
+            else:
+                flush()
+                out.append(kept)
+        index += 1
+    flush()
+    return "".join(out)
+
+
+def iso_date_or_datetime(value: date) -> str:
+    from exports.formats.base import iso_date, iso_datetime
+
+    return iso_datetime(value) if isinstance(value, datetime) else iso_date(value)

@@ -1,0 +1,163 @@
+"""Use cases of the tag admin: list, create, replace, update, delete, preview one case's values."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+from typing import Any
+
+from exports.datasets import cases, tickets
+from exports.datasets.cases import AFTER_RECORDS, core_column_names
+from exports.datasets.tags import raw_value, typed_value
+from exports.models import ColumnSpec, Dataset, ExportType, ReportFieldTag, TagCreate, TagPreviewValue, TagUpdate
+from exports.ports import Clock, Condition, RowSource, SourceQuery, SystemClock, TagStore
+from shared.auth import MANAGE_SYSTEM_SETTINGS, Principal
+from shared.errors import ConcurrencyConflict, Conflict, Forbidden, NotFound, ValidationFailed
+from shared.settings import Settings
+
+
+@dataclass
+class TagService:
+    settings: Settings
+    tags: TagStore
+    source: RowSource
+    clock: Clock = field(default_factory=SystemClock)
+
+    def catalog(
+        self,
+        principal: Principal,
+        dataset: Dataset,
+        export_type: ExportType,
+        max_investigations: int,
+        include_investigations: bool,
+        include_tagged_fields: bool,
+        include_overflow: bool,
+    ) -> builtins.list[ColumnSpec]:
+        """The ordered columns a column picker offers, with the organization's tagged columns."""
+        if dataset is Dataset.TICKETS:
+            return tickets.catalog()
+        tags = (
+            self.tags.list(principal.organization_id)
+            if include_tagged_fields or export_type is ExportType.CUSTOM
+            else []
+        )
+        return cases.catalog(
+            export_type,
+            max_investigations=max_investigations,
+            include_investigations=include_investigations,
+            include_tagged_fields=include_tagged_fields,
+            include_overflow=include_overflow,
+            tags=tags,
+        )
+
+    def list(self, principal: Principal) -> list[ReportFieldTag]:
+        self._require_admin(principal)
+        return self.tags.list(principal.organization_id)
+
+    def get(self, principal: Principal, slot: int) -> ReportFieldTag:
+        self._require_admin(principal)
+        return self._existing(principal, slot)
+
+    def create(self, principal: Principal, body: TagCreate) -> ReportFieldTag:
+        self._require_admin(principal)
+        self._check_column_name(body.column_name)
+        now = self.clock.now()
+        tag = ReportFieldTag(
+            **body.model_dump(),
+            organization_id=principal.organization_id,
+            created_at=now,
+            updated_at=now,
+            created_by_id=principal.user_id,
+        )
+        return self.tags.insert(tag)
+
+    def put(self, principal: Principal, slot: int, body: TagCreate) -> tuple[ReportFieldTag, bool]:
+        """Creates or replaces the tag in `slot`. Returns (tag, created)."""
+        self._require_admin(principal)
+        if body.tag_slot != slot:
+            raise ValidationFailed(f"tagSlot {body.tag_slot} in the body does not match slot {slot} in the path.")
+        previous = self.tags.get(principal.organization_id, slot)
+        if previous is None:
+            return self.create(principal, body), True
+        return self._replace(principal, previous, body.model_dump()), False
+
+    def update(self, principal: Principal, slot: int, body: TagUpdate) -> ReportFieldTag:
+        self._require_admin(principal)
+        previous = self._existing(principal, slot)
+        changes = body.model_dump(exclude_unset=True)
+        merged = {**previous.model_dump(include=set(TagCreate.model_fields)), **changes}
+        return self._replace(principal, previous, merged)
+
+    def delete(self, principal: Principal, slot: int) -> None:
+        self._require_admin(principal)
+        try:
+            self.tags.delete(self._existing(principal, slot))
+        except ConcurrencyConflict:
+            raise Conflict(f"The tag in slot {slot} was changed meanwhile; reload it and try again.") from None
+
+    def preview(self, principal: Principal, case_id: str) -> builtins.list[TagPreviewValue]:
+        """The values one case would export for each of the organization's tags."""
+        self._require_admin(principal)
+        org = principal.organization_id
+        found = self.source.read(
+            SourceQuery(self.settings.cases_table, org, (Condition("CaseId", "eq", case_id),)), None
+        )
+        case = next(iter(found), None)
+        if case is None:
+            raise NotFound(f"No case {case_id} was found.")
+        key = str(case["RowKey"])
+        records: dict[str, builtins.list[dict[str, Any]]] = {}
+        query = SourceQuery(self.settings.case_records_table, org, (Condition("RowKey", "lt", key + AFTER_RECORDS),))
+        for record in self.source.read(query, key + "|"):
+            records.setdefault(str(record.get("Kind")), []).append(record)
+        values = []
+        for tag in self.tags.list(org):
+            raw = raw_value(tag.column(), case, records)
+            values.append(
+                TagPreviewValue(
+                    tag_slot=tag.tag_slot,
+                    column_name=tag.column_name,
+                    display_label=tag.display_label,
+                    data_type=tag.data_type,
+                    source_entity_type=tag.source_entity_type,
+                    source_field_path=tag.source_field_path,
+                    raw_value=raw,
+                    value=typed_value(raw, tag.data_type.value),
+                )
+            )
+        return values
+
+    def _replace(self, principal: Principal, previous: ReportFieldTag, fields: dict[str, Any]) -> ReportFieldTag:
+        body = TagCreate.model_validate(fields)
+        self._check_column_name(body.column_name)
+        tag = ReportFieldTag(
+            **body.model_dump(),
+            organization_id=principal.organization_id,
+            created_at=previous.created_at,
+            updated_at=self.clock.now(),
+            created_by_id=previous.created_by_id,
+        )
+        if tag.tag_slot != previous.tag_slot and self.tags.get(principal.organization_id, tag.tag_slot):
+            raise Conflict(f"Tag slot {tag.tag_slot} is already in use; choose a free slot (1-20).")
+        try:
+            return self.tags.replace(tag, previous)
+        except ConcurrencyConflict:
+            raise Conflict(
+                f"The tag in slot {previous.tag_slot} was changed meanwhile; reload it and try again."
+            ) from None
+
+    def _existing(self, principal: Principal, slot: int) -> ReportFieldTag:
+        tag = self.tags.get(principal.organization_id, slot)
+        if tag is None:
+            raise NotFound(f"No tag in slot {slot}.")
+        return tag
+
+    @staticmethod
+    def _check_column_name(name: str) -> None:
+        if name in core_column_names():
+            raise ValidationFailed(f"columnName {name} is the name of a core column; choose another name.")
+
+    @staticmethod
+    def _require_admin(principal: Principal) -> None:
+        if not principal.has(MANAGE_SYSTEM_SETTINGS):
+            raise Forbidden("Managing tagged fields needs the manage_system_settings permission.")
