@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # apt-get needs root: CI runs as root; elsewhere `make test-compat SUDO=sudo`.
 SUDO ?=
 
-.PHONY: install run test lint unit integration clean test-compat security test-fuzz test-faults
+.PHONY: install run test lint unit integration clean test-compat security test-fuzz test-faults test-scale bench bench-large
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -35,7 +35,7 @@ test-fuzz: install
 	SECURITY_FUZZ_EXAMPLES=$${SECURITY_FUZZ_EXAMPLES:-400} $(VENV)/bin/pytest tests/security/test_api_fuzz.py
 
 test: install lint
-	$(VENV)/bin/pytest -m "not compat"
+	$(VENV)/bin/pytest -m "not compat and not slow"
 
 # Real consumers open the exported files (LibreOffice headless converts an XLSX of every data type).
 # Installs LibreOffice Calc (Debian package, about 20 s with apt) when it is missing.
@@ -47,6 +47,22 @@ test-compat: install
 # The fault-injection suite in its long mode: 20 exports per fault (make test runs it with 3).
 test-faults: install
 	$(VENV)/bin/pytest tests/faults --fault-runs=$${FAULT_RUNS:-20}
+
+# Scale checks: a 100,000-case FLAT_FILE with 20 tags, every value checked against the source.
+test-scale: install
+	$(VENV)/bin/pytest -m slow -s
+
+# Benchmarks (not tests): a private Azurite, its own data, a table on stdout and JSON in bench/results/.
+# bench: 10k and 100k rows (about 15 minutes here); bench-large adds 1M rows (load ~10 min, runs ~1 h).
+bench: install $(VENV)/.bench-installed
+	$(PY) -m bench
+
+bench-large: install $(VENV)/.bench-installed
+	$(PY) -m bench --sizes 10000,100000,1000000 --naive-max-rows 100000 --load-processes 2 --two-workers --label bench-large
+
+$(VENV)/.bench-installed: bench/requirements.txt requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
 
 unit: install
 	$(VENV)/bin/pytest tests/unit

@@ -8,13 +8,16 @@ it as JSON to bench/results/. Each figure is the median of `--repeat` runs with 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import platform
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from bench.ceilings import raw_scan, raw_upload
@@ -23,7 +26,7 @@ from bench.latency import post_latency
 from bench.project import DevHost, headers_for, host_env, run_export
 from tests.support.azurite import Azurite
 
-FORMATS = ("CSV", "JSONL", "JSON", "XLSX")
+FORMATS = ("CSV", "JSONL", "JSON", "XLSX", "CSV+inv")
 NAIVE_FORMATS = ("CSV", "XLSX")
 
 
@@ -35,7 +38,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--naive-max-rows", type=int, default=100_000, help="run the naive peer up to this size")
     parser.add_argument("--latency-seconds", type=float, default=30.0, help="0 skips the job creation test")
     parser.add_argument("--latency-clients", type=int, default=50)
-    parser.add_argument("--load-processes", type=int, default=1, help="processes loading the largest size")
+    parser.add_argument("--load-processes", type=int, default=2, help="processes loading the largest size")
+    parser.add_argument(
+        "--two-workers",
+        action="store_true",
+        help="also run the largest CSV export with 2 worker processes (the speed-up of a second worker)",
+    )
     parser.add_argument("--connection", help="use this (already loaded) Azurite instead of a private one")
     parser.add_argument("--label", default="bench", help="name of the results file")
     args = parser.parse_args(argv)
@@ -70,10 +78,10 @@ def naive(connection: str, organization: str, fmt: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
-    formats = [fmt.strip().upper() for fmt in args.formats.split(",") if fmt.strip()]
+    formats = [fmt.strip() for fmt in args.formats.split(",") if fmt.strip()]
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
-        "machine": {"python": platform.python_version(), "cpus": _cpus(), "platform": platform.platform()},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "repeat": args.repeat,
         "sizes": sizes,
         "load": {},
@@ -85,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     azurite = None if args.connection else Azurite().start()
     connection = args.connection or (azurite.connection_string if azurite else "")
     http: DevHost | None = None
+    if args.connection:
+        _clear_queues(args.connection)  # left-over jobs (an earlier latency run) would share the worker
     try:
         if azurite is not None:
             for size in sizes:
@@ -94,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
                 _say(f"loaded {size:,} rows in {seconds:.0f}s")
 
         for size in sizes:
-            stats = repeat(args.repeat, lambda size=size: raw_scan(connection, org_for(size)))
+            try:
+                stats = repeat(args.repeat, partial(raw_scan, connection, org_for(size)))
+            except Exception as error:  # one failed measurement must not lose the whole run
+                results["unavailable"][f"raw scan {size}"] = f"{type(error).__name__}: {error}"
+                continue
             results["ceiling"].setdefault(str(size), {})["scan"] = _stats_json(stats)
             _say(f"raw scan {size:,}: {stats['rows_per_s'].median:,.0f} rows/s")
 
@@ -103,23 +117,27 @@ def main(argv: list[str] | None = None) -> int:
         missing_xlsx = xlsx_available()
         for size in sizes:
             for fmt in formats:
-                if fmt == "XLSX" and missing_xlsx:
-                    results["unavailable"][f"project/{fmt}"] = missing_xlsx
+                if fmt.startswith("XLSX") and missing_xlsx:
+                    results["unavailable"][f"project {fmt}"] = missing_xlsx
                     continue
                 try:
-                    stats = repeat(
-                        args.repeat,
-                        lambda size=size, fmt=fmt: run_export(http, env, connection, org_for(size), fmt),  # type: ignore[misc]
-                    )
-                except RuntimeError as error:
-                    results["unavailable"][f"project/{fmt}/{size}"] = str(error)
+                    stats = repeat(args.repeat, partial(run_export, http, env, connection, org_for(size), fmt))
+                except Exception as error:
+                    results["unavailable"][f"project {fmt} {size}"] = f"{type(error).__name__}: {error}"
                     _say(f"project {fmt} {size:,}: not available ({error})")
                     continue
                 results["project"].setdefault(str(size), {})[fmt] = _stats_json(stats)
                 _say(
-                    f"project {fmt} {size:,}: {stats['rows_per_s'].median:,.0f} rows/s, "
-                    f"worker {stats['worker_peak_rss_mb'].median:.0f} MB, {stats['batches'].median:.0f} batches"
+                    f"project {fmt} {size:,}: {stats['rows_per_s'].median:,.0f} rows/s "
+                    f"({stats['busy_rows_per_s'].median:,.0f} while busy), worker "
+                    f"{stats['worker_peak_rss_mb'].median:.0f} MB, {stats['batches'].median:.0f} batches"
                 )
+
+        if args.two_workers:
+            size = max(sizes)
+            stats = repeat(args.repeat, partial(run_export, http, env, connection, org_for(size), "CSV", workers=2))
+            results["project"].setdefault(str(size), {})["CSV/2w"] = _stats_json(stats)
+            _say(f"project CSV {size:,} with 2 workers: {stats['rows_per_s'].median:,.0f} rows/s")
 
         for size in sizes:
             csv_bytes = results["project"].get(str(size), {}).get("CSV", {}).get("bytes", {}).get("median")
@@ -127,13 +145,21 @@ def main(argv: list[str] | None = None) -> int:
                 for fmt in NAIVE_FORMATS:
                     if fmt not in formats:
                         continue
-                    stats = repeat(args.repeat, lambda size=size, fmt=fmt: naive(connection, org_for(size), fmt))  # type: ignore[misc]
+                    try:
+                        stats = repeat(args.repeat, partial(naive, connection, org_for(size), fmt))
+                    except Exception as error:
+                        results["unavailable"][f"naive {fmt} {size}"] = f"{type(error).__name__}: {error}"
+                        continue
                     results["naive"].setdefault(str(size), {})[fmt] = _stats_json(stats)
                     _say(f"naive {fmt} {size:,}: {stats['seconds'].median:.1f}s, {stats['peak_rss_mb'].median:.0f} MB")
                     if fmt == "CSV" and not csv_bytes:
                         csv_bytes = stats["bytes"].median
             if csv_bytes:
-                stats = repeat(args.repeat, lambda b=int(csv_bytes): raw_upload(connection, b))  # type: ignore[misc]
+                try:
+                    stats = repeat(args.repeat, partial(raw_upload, connection, int(csv_bytes)))
+                except Exception as error:
+                    results["unavailable"][f"raw upload {size}"] = f"{type(error).__name__}: {error}"
+                    continue
                 entry = _stats_json(stats)
                 entry["bytes"] = csv_bytes
                 results["ceiling"].setdefault(str(size), {})["upload"] = entry
@@ -141,12 +167,15 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.latency_seconds > 0:
             _say(f"job creation: {args.latency_clients} clients for {args.latency_seconds:.0f}s")
-            results["latency"] = post_latency(
-                http.base_url,
-                headers_for("bench-latency"),
-                clients=args.latency_clients,
-                seconds=args.latency_seconds,
-            )
+            try:
+                results["latency"] = post_latency(
+                    http.base_url,
+                    headers_for("bench-latency"),
+                    clients=args.latency_clients,
+                    seconds=args.latency_seconds,
+                )
+            except Exception as error:
+                results["unavailable"]["job creation latency"] = f"{type(error).__name__}: {error}"
     finally:
         if http is not None:
             http.stop()
@@ -166,6 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _clear_queues(connection: str) -> None:
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.queue import QueueServiceClient
+
+    from shared.settings import REQUEST_QUEUE, WORK_QUEUE
+
+    service = QueueServiceClient.from_connection_string(connection)
+    for name in (WORK_QUEUE, REQUEST_QUEUE):
+        with contextlib.suppress(ResourceNotFoundError):
+            service.get_queue_client(name).clear_messages()
+
+
 # ---- rendering -------------------------------------------------------------------------------------
 
 
@@ -177,17 +218,11 @@ def _say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def _cpus() -> int:
-    import os
-
-    return os.cpu_count() or 0
-
-
 def _fmt(entry: dict[str, Any] | None, key: str, spec: str = ",.0f") -> str:
     if not entry or key not in entry:
         return "n/a"
     stat = entry[key]
-    return f"{stat['median']:{spec}} [{stat['min']:{spec}}–{stat['max']:{spec}}]"
+    return f"{stat['median']:{spec}} [{stat['min']:{spec}}-{stat['max']:{spec}}]"
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> str:
@@ -199,66 +234,89 @@ def _ratio(numerator: float | None, denominator: float | None) -> str:
 def _median(entry: dict[str, Any] | None, key: str) -> float | None:
     if not entry or key not in entry:
         return None
-    value = entry[key]["median"]
-    return float(value)
+    return float(entry[key]["median"])
+
+
+def _rows_per_second(size: int, entry: dict[str, Any]) -> dict[str, Any]:
+    seconds = entry["seconds"]
+    return {"rps": {"median": size / seconds["median"], "min": size / seconds["max"], "max": size / seconds["min"]}}
 
 
 def render(results: dict[str, Any]) -> str:
     lines: list[str] = []
     add = lines.append
     add(
-        f"make bench — {results['started_at'][:16]} UTC, {results['machine']['cpus']} CPUs, Python "
-        f"{results['machine']['python']}; each figure: median [min–max] of {results['repeat']} runs"
+        f"make bench, {results['started_at'][:16]} UTC, {results['machine']['cpus']} CPUs, Python "
+        f"{results['machine']['python']}; every figure: median [min-max] of {results['repeat']} runs"
     )
     add("")
-    add("1. Ceilings (Azurite, loopback)")
-    add(f"   {'rows':>9}  {'raw scan rows/s (nometadata, all columns)':<44} {'raw upload MB/s (CSV export bytes)':<36}")
+    add("1. Ceilings (Azurite on loopback; plain HTTP with a table SAS, JSON nometadata, all columns)")
+    add("   scan: the cases partition; +records: then its INV/RIU records, as a FLAT_FILE export reads them")
+    add(f"   {'rows':>9}  {'scan rows/s':<26} {'scan+records case rows/s':<26} raw upload MB/s (CSV export's bytes)")
     for size in results["sizes"]:
         ceiling = results["ceiling"].get(str(size), {})
         upload = ceiling.get("upload")
         upload_text = _fmt(upload, "mb_per_s", ",.1f")
         if upload:
-            upload_text += f" of {upload['bytes'] / 1e6:.1f} MB"
-        add(f"   {size:>9,}  {_fmt(ceiling.get('scan'), 'rows_per_s'):<44} {upload_text:<36}")
+            upload_text += f" for {upload['bytes'] / 1e6:.1f} MB"
+        scan = ceiling.get("scan")
+        add(f"   {size:>9,}  {_fmt(scan, 'rows_per_s'):<26} {_fmt(scan, 'with_records_rows_per_s'):<26} {upload_text}")
     add("")
     add("2. Naive peer (azure-data-tables query_entities -> pandas DataFrame -> to_csv/to_excel -> upload_blob)")
-    add(f"   {'rows':>9}  {'fmt':<5} {'seconds':<26} {'rows/s':<26} {'peak RSS MB':<24}")
+    add(f"   {'rows':>9}  {'fmt':<7} {'seconds':<24} {'rows/s':<24} peak RSS MB")
     for size in results["sizes"]:
         for fmt, entry in results["naive"].get(str(size), {}).items():
-            seconds = entry["seconds"]
-            rps = {"rps": {"median": size / seconds["median"], "min": size / seconds["max"], "max": size / seconds["min"]}}
             add(
-                f"   {size:>9,}  {fmt:<5} {_fmt(entry, 'seconds', ',.2f'):<26} {_fmt(rps, 'rps'):<26} "
-                f"{_fmt(entry, 'peak_rss_mb'):<24}"
+                f"   {size:>9,}  {fmt:<7} {_fmt(entry, 'seconds', ',.2f'):<24} "
+                f"{_fmt(_rows_per_second(size, entry), 'rps'):<24} {_fmt(entry, 'peak_rss_mb')}"
             )
     add("")
-    add("3. This project end to end (POST -> completed through the local host; worker = separate process)")
+    add("3. This project end to end: POST -> completed through the local host (HTTP process + worker process)")
+    add("   seconds and rows/s: the job's createdAt -> completedAt; busy: summed worker invocation time")
     add(
-        f"   {'rows':>9}  {'fmt':<5} {'seconds':<24} {'rows/s':<26} {'worker peak RSS MB':<20} {'batches':<8} "
-        f"{'÷ceiling':<9} {'×naive speed':<13} {'RSS ÷naive':<10}"
+        f"   {'rows':>9}  {'fmt':<7} {'seconds':<22} {'rows/s':<24} {'busy rows/s':<24} "
+        f"{'worker RSS MB':<16} {'batches':>7}"
     )
     for size in results["sizes"]:
-        ceiling = _median(results["ceiling"].get(str(size), {}).get("scan"), "rows_per_s")
         for fmt, entry in results["project"].get(str(size), {}).items():
-            naive_entry = results["naive"].get(str(size), {}).get(fmt)
             add(
-                f"   {size:>9,}  {fmt:<5} {_fmt(entry, 'seconds', ',.2f'):<24} {_fmt(entry, 'rows_per_s'):<26} "
-                f"{_fmt(entry, 'worker_peak_rss_mb'):<20} {_median(entry, 'batches') or 0:<8.0f} "
-                f"{_ratio(_median(entry, 'rows_per_s'), ceiling):<9} "
-                f"{_ratio(_median(naive_entry, 'seconds'), _median(entry, 'seconds')):<13} "
-                f"{_ratio(_median(entry, 'worker_peak_rss_mb'), _median(naive_entry, 'peak_rss_mb')):<10}"
+                f"   {size:>9,}  {fmt:<7} {_fmt(entry, 'seconds', ',.2f'):<22} {_fmt(entry, 'rows_per_s'):<24} "
+                f"{_fmt(entry, 'busy_rows_per_s'):<24} {_fmt(entry, 'worker_peak_rss_mb'):<16} "
+                f"{_median(entry, 'batches') or 0:>7.0f}"
             )
     for what, why in results["unavailable"].items():
         add(f"   {what}: not available ({why.splitlines()[0][:100]})")
+    add("")
+    add("4. Ratios of medians. /scan: project rows/s / scan rows/s (busy: worker busy rows/s); /scan+rec: the same")
+    add("   against cases+records; x naive: naive seconds / project seconds; RSS: worker peak / naive peak")
+    add(
+        f"   {'rows':>9}  {'fmt':<7} {'/scan':>6} {'busy/scan':>10} {'/scan+rec':>10} {'busy/scan+rec':>14} "
+        f"{'x naive':>8} {'RSS/naive':>10}"
+    )
+    for size in results["sizes"]:
+        scan = results["ceiling"].get(str(size), {}).get("scan")
+        ceiling = _median(scan, "rows_per_s")
+        with_records = _median(scan, "with_records_rows_per_s")
+        for fmt, entry in results["project"].get(str(size), {}).items():
+            naive_entry = results["naive"].get(str(size), {}).get(fmt)
+            add(
+                f"   {size:>9,}  {fmt:<7} {_ratio(_median(entry, 'rows_per_s'), ceiling):>6} "
+                f"{_ratio(_median(entry, 'busy_rows_per_s'), ceiling):>10} "
+                f"{_ratio(_median(entry, 'rows_per_s'), with_records):>10} "
+                f"{_ratio(_median(entry, 'busy_rows_per_s'), with_records):>14} "
+                f"{_ratio(_median(naive_entry, 'seconds'), _median(entry, 'seconds')):>8} "
+                f"{_ratio(_median(entry, 'worker_peak_rss_mb'), _median(naive_entry, 'peak_rss_mb')):>10}"
+            )
     latency = results.get("latency")
     if latency:
         add("")
         add(
-            f"4. Job creation: POST /api/exports, {latency['clients']} concurrent clients (closed loop) for "
-            f"{latency['seconds']:.0f}s"
+            f"5. Job creation: POST /api/exports from {latency['clients']} concurrent clients (closed loop), "
+            f"{latency['seconds']:.0f} s"
         )
         add(
-            f"   {latency['requests']:,} created ({latency['requests_per_s']:.0f}/s), {latency['errors']} errors; "
+            f"   {latency['requests']:,} jobs created ({latency['requests_per_s']:.0f}/s), {latency['errors']} errors "
+            f"{latency.get('error_kinds', {})}; "
             f"p50 {latency['p50_ms']:.0f} ms, p90 {latency['p90_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms, "
             f"max {latency['max_ms']:.0f} ms (target p99 <= 50 ms)"
         )

@@ -16,6 +16,7 @@ from tests.support.azurite import DEV_ACCOUNT, DEV_KEY, PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 CASES_TABLE = "cases"
+RECORDS_TABLE = "caserecords"
 LOAD_SEED = 7
 
 

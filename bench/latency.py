@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from typing import Any
 from urllib.parse import urlparse
 
@@ -77,6 +78,7 @@ def post_latency(
         "seconds": elapsed,
         "requests": len(latencies),
         "errors": len(errors),
+        "error_kinds": dict(Counter(errors)),
         "requests_per_s": len(latencies) / elapsed,
         "p50_ms": pct(50),
         "p90_ms": pct(90),

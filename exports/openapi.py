@@ -1,7 +1,7 @@
 """The OpenAPI document, generated from the same pydantic models the routes use.
 
 Bodies, responses and query parameters all come from the models (`models_json_schema`); only the
-list of routes, their status codes and headers are written here. `tests/unit/test_openapi.py`
+list of routes, their status codes and headers are written here. `tests/security/test_contract.py`
 checks that every HTTP function in function_app.py is described here and nothing else is.
 """
 

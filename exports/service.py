@@ -414,6 +414,8 @@ class ExportService:
 
     def _save_and_continue(self, job: ExportJob) -> None:
         job.checkpoint.seq += 1
+        # The re-drive limit is for jobs that stopped moving: a step that moved it starts the count again.
+        job.checkpoint.redrives = 0
         job = self._save(job)
         self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=job.checkpoint.seq))
 

@@ -6,6 +6,8 @@ import builtins
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from exports.datasets import cases, tickets
 from exports.datasets.cases import AFTER_RECORDS, core_column_names
 from exports.datasets.tags import raw_value, typed_value
@@ -128,7 +130,13 @@ class TagService:
         return values
 
     def _replace(self, principal: Principal, previous: ReportFieldTag, fields: dict[str, Any]) -> ReportFieldTag:
-        body = TagCreate.model_validate(fields)
+        try:
+            body = TagCreate.model_validate(fields)
+        except ValidationError as error:
+            # A PATCH can make a tag that breaks a rule spanning fields (path vs. entity type): a 422, not a 500.
+            first = error.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ValidationFailed(f"{where + ': ' if where else ''}{first['msg']}") from None
         self._check_column_name(body.column_name)
         tag = ReportFieldTag(
             **body.model_dump(),

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("EXPORTS_STORAGE_ACCOUNT_NAME", "AzureWebJobsStorage__accountName"),
     )
+    # Identity-based connections may name each service's URI instead of the account (as the host allows).
+    storage_blob_uri: str | None = Field(default=None, validation_alias="AzureWebJobsStorage__blobServiceUri")
+    storage_queue_uri: str | None = Field(default=None, validation_alias="AzureWebJobsStorage__queueServiceUri")
+    storage_table_uri: str | None = Field(default=None, validation_alias="AzureWebJobsStorage__tableServiceUri")
 
     jobs_table: str = "exportjobs"
     idempotency_table: str = "exportidempotency"
@@ -60,10 +64,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _storage_is_configured(self) -> Settings:
-        if not self.storage_connection_string and not self.storage_account_name:
+        service_uris = self.storage_blob_uri and self.storage_queue_uri and self.storage_table_uri
+        if not self.storage_connection_string and not self.storage_account_name and not service_uris:
             raise ValueError(
                 "storage is not configured: set AzureWebJobsStorage (a connection string) "
-                "or AzureWebJobsStorage__accountName (managed identity)"
+                "or AzureWebJobsStorage__accountName (managed identity), or the three "
+                "AzureWebJobsStorage__{blob,queue,table}ServiceUri settings"
             )
         if self.rows_per_batch % self.chunk_rows:
             raise ValueError("EXPORTS_ROWS_PER_BATCH must be a multiple of EXPORTS_CHUNK_ROWS")

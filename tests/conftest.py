@@ -27,7 +27,7 @@ HOST_ENV = {
 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
-    emulator = Azurite().start()
+    emulator = Azurite(in_memory=True).start()
     yield emulator
     emulator.stop()
 

@@ -21,6 +21,14 @@ from tools.synthetic_cases import synthetic_case_records, synthetic_cases
 from tools.synthetic_tickets import synthetic_tickets
 
 TRANSACTION_SIZE = 100  # Table storage's limit for one entity-group transaction
+LOADER_RETRIES: dict[str, Any] = {"retry_total": 8, "retry_backoff_factor": 0.5, "retry_backoff_max": 10}
+# The loader only upserts, which is idempotent, so its transactions (POST) may be retried too; the
+# SDK takes this list per call, not per client.
+RETRY_ON_METHODS = ["HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"]
+
+
+def loader_client(connection_string: str) -> TableServiceClient:
+    return TableServiceClient.from_connection_string(connection_string, **LOADER_RETRIES)
 
 
 def load(
@@ -72,7 +80,7 @@ def is_empty(service: TableServiceClient, table: str, organization_id: str) -> b
 
 
 def _upsert(client: TableClient, batch: list[dict[str, Any]]) -> int:
-    client.submit_transaction([("upsert", entity) for entity in batch])
+    client.submit_transaction([("upsert", entity) for entity in batch], retry_on_methods=RETRY_ON_METHODS)
     return len(batch)
 
 
@@ -95,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.storage_connection_string:
         print("load_cases needs AzureWebJobsStorage set to a connection string", file=sys.stderr)
         return 2
-    service = TableServiceClient.from_connection_string(settings.storage_connection_string)
+    service = loader_client(settings.storage_connection_string)
     table = settings.cases_table if args.dataset == "cases" else settings.tickets_table
     if args.if_empty and not is_empty(service, table, args.org):
         print(f"organization {args.org} already has {args.dataset}; nothing loaded")

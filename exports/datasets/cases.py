@@ -104,6 +104,34 @@ CORE_FIELDS: tuple[Field, ...] = (
 )
 CORE_BY_NAME = {field.name: field for field in CORE_FIELDS}
 
+# The stored type of every case property an export reads. With it the row source reads JSON without
+# per-value type annotations and types the values itself (issue 6: the read path is the ceiling).
+_STORED = {DataType.DATETIME: "datetime", DataType.INTEGER: "int64", DataType.BOOLEAN: "bool", DataType.TEXT: "string"}
+CASE_PROPERTY_TYPES: dict[str, str] = {
+    **{f.properties[0]: _STORED[f.data_type] for f in CORE_FIELDS if len(f.properties) == 1 and f.data_type in _STORED},
+    "SlaDueAt": "datetime",
+    "TemplateId": "string",
+    "CustomFieldsJson": "string",
+}
+
+
+# Every property a case record may carry, by its stored type (one name never has two types).
+RECORD_PROPERTY_TYPES: dict[str, str] = {
+    "Kind": "string", "TemplateId": "string", "CustomFieldsJson": "string", "ResponsesJson": "string",
+    "InvestigationId": "string", "Type": "string", "Status": "string", "Outcome": "string",
+    "InvestigatorName": "string", "StartedAt": "datetime", "CompletedAt": "datetime", "InterviewCount": "int64",
+    "FindingSummary": "string", "RiuId": "string", "ReceivedAt": "datetime", "DisclosureId": "string",
+    "SubmittedAt": "datetime", "DiscloserName": "string", "Amount": "double", "ResponseId": "string",
+    "RespondentName": "string",
+}
+
+
+def case_schema(select: tuple[str, ...] | None) -> tuple[tuple[str, str], ...] | None:
+    """The selected properties' types; None (the row source reads type annotations) if one is unknown."""
+    if select is None or any(prop not in CASE_PROPERTY_TYPES for prop in select if prop != "RowKey"):
+        return None
+    return tuple((prop, CASE_PROPERTY_TYPES[prop]) for prop in select if prop != "RowKey")
+
 
 def _investigation_fields() -> tuple[tuple[str, str, DataType, Callable[[dict[str, Any], datetime], Any]], ...]:
     def get(prop: str) -> Callable[[dict[str, Any], datetime], Any]:
@@ -281,7 +309,7 @@ class CasePlan:
             conditions.append(Condition("BusinessUnitId", "in", tuple(str(b) for b in request.business_units)))
         if request.locations:
             conditions.append(Condition("LocationId", "in", tuple(str(loc) for loc in request.locations)))
-        return SourceQuery(self.cases_table, self.organization_id, tuple(conditions), select)
+        return SourceQuery(self.cases_table, self.organization_id, tuple(conditions), select, case_schema(select))
 
     def case_select(self) -> tuple[str, ...]:
         props: dict[str, None] = {"RowKey": None}
@@ -293,6 +321,12 @@ class CasePlan:
                 props.update({"TemplateId": None, "CustomFieldsJson": None})
         return tuple(props)
 
+    def _counts_only(self) -> bool:
+        """Records are needed only to be counted: no slot, per-record or record-tag column reads them."""
+        return not self.per_record_kind and not any(
+            SLOT_COLUMN.match(spec.name) or (spec.source_entity_type or "CASE") != "CASE" for spec in self.columns
+        )
+
     def units(self, source: RowSource, after: str | None, *, counting: bool = False) -> Iterator[Bundle]:
         """Every matching case with its records, in key order, after the cursor `after`."""
         kinds = self.record_kinds()
@@ -301,11 +335,10 @@ class CasePlan:
         cases = source.read(self.case_query(("RowKey",) if counting else self.case_select()), after)
         records: Iterator[dict[str, Any]] = iter(())
         if kinds:
+            select = ("RowKey", "Kind") if counting or self._counts_only() else ("RowKey", *RECORD_PROPERTY_TYPES)
+            schema = tuple((prop, RECORD_PROPERTY_TYPES[prop]) for prop in select if prop != "RowKey")
             query = SourceQuery(
-                self.records_table,
-                self.organization_id,
-                (Condition("Kind", "in", kinds),),
-                ("RowKey", "Kind") if counting else None,
+                self.records_table, self.organization_id, (Condition("Kind", "in", kinds),), select, schema
             )
             records = source.read(query, after + AFTER_RECORDS if after else None)
         pending = next(records, None)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -74,19 +75,25 @@ def _strip_literals(pattern: str) -> str:
 
 # ---- Excel number formats ------------------------------------------------------------------------
 
-_NUMBER_CHARS = set("0#?.,%Ee+-$/():!^&'~{}<>= ")
+_NUMBER_CHARS = set("0#?.,%+-$/():!^&'~{}<>= ")
 _DATE_LETTERS = {"y": "y", "m": "m", "d": "d", "h": "h", "s": "s"}
 
 
 def excel_number_format(pattern: str) -> str:
     """A numeric pattern as an Excel format code: literal text other than Excel's own is quoted."""
-    return _excel_format(pattern, lambda char: char if char in _NUMBER_CHARS or char.isdigit() else None)
+
+    def keep(char: str, following: str) -> str | None:
+        if char in _NUMBER_CHARS or char.isdigit() or (char in "Ee" and following in "+-"):
+            return char
+        return None
+
+    return _excel_format(pattern, keep)
 
 
 def excel_date_format(pattern: str) -> str:
     """A date pattern (`YYYY-MM-DD HH:mm`) as an Excel format code (`yyyy-mm-dd hh:mm`)."""
 
-    def keep(char: str) -> str | None:
+    def keep(char: str, _following: str) -> str | None:
         if char.lower() in _DATE_LETTERS:
             return char.lower()
         return char if char in "-/:., 0" else None
@@ -95,7 +102,7 @@ def excel_date_format(pattern: str) -> str:
     return _excel_format(code, keep).replace("\x00", "AM/PM")
 
 
-def _excel_format(pattern: str, keep: Any) -> str:
+def _excel_format(pattern: str, keep: Callable[[str, str], str | None]) -> str:
     out: list[str] = []
     literal: list[str] = []
 
@@ -123,7 +130,7 @@ def _excel_format(pattern: str, keep: Any) -> str:
             flush()
             out.append(char)
         else:
-            kept = keep(char)
+            kept = keep(char, pattern[index + 1 : index + 2])
             if kept is None:
                 literal.append(char)
             else:
@@ -132,9 +139,3 @@ def _excel_format(pattern: str, keep: Any) -> str:
         index += 1
     flush()
     return "".join(out)
-
-
-def iso_date_or_datetime(value: date) -> str:
-    from exports.formats.base import iso_date, iso_datetime
-
-    return iso_datetime(value) if isinstance(value, datetime) else iso_date(value)

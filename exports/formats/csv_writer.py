@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -93,17 +94,32 @@ class CsvWriter:
                 return ""
             return plain_number(value) if decimals is None else fixed_point(value, decimals)
 
+        def floating(value: float) -> str:
+            if not math.isfinite(value):
+                return ""
+            return repr(value) if decimals is None else fixed_point(value, decimals)
+
+        def boolean(value: bool) -> str:
+            return "true" if value else "false"
+
+        handlers: dict[type, Formatter] = {
+            str: text,
+            bool: boolean,
+            int: number if decimals is not None else str,
+            float: floating,
+            Decimal: number,
+            datetime: iso_datetime,
+            date: iso_date,
+        }
+
         def format_cell(value: Any) -> str:
-            if isinstance(value, str):
-                return text(value)
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            if isinstance(value, int | float | Decimal):
-                return number(value)
-            if isinstance(value, datetime):
-                return iso_datetime(value)
-            if isinstance(value, date):
-                return iso_date(value)
+            handler = handlers.get(type(value))
+            if handler is not None:
+                return handler(value)
+            # Subclasses (pandas-like timestamps, IntEnum, ...): the same rules by isinstance.
+            for cls, fallback in handlers.items():
+                if isinstance(value, cls):
+                    return fallback(value)
             return text(str(value))
 
         return format_cell

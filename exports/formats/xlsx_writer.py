@@ -26,15 +26,14 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from math import isfinite
 from typing import Any
 
 from exports.formats.base import iso_date, iso_datetime
 from exports.formats.cells import (
     excel_date_format,
     excel_number_format,
-    is_finite,
     neutralize,
-    plain_number,
     utc_naive,
 )
 from exports.formats.deflate import (
@@ -236,9 +235,9 @@ class XlsxWriter:
         out.append(self._part("xl/styles.xml", self._styles.xml()))
         out.append(self._part("[Content_Types].xml", _content_types(sheets)))
         out.append(self._part("_rels/.rels", _ROOT_RELS))
-        out.append(central_directory(self._entries, self._offset))
-        self._check_size(sum(len(part) for part in out))
-        return b"".join(out)
+        directory = central_directory(self._entries, self._offset)
+        self._check_size(len(directory))
+        return b"".join(out) + directory
 
     def state(self) -> dict[str, Any]:
         return {
@@ -360,24 +359,54 @@ class XlsxWriter:
         date_attr = f' s="{date_style}"'
         text = self._text
 
+        def string(ref: str, value: str) -> str:
+            return _inline(ref, text(value))
+
+        def boolean(ref: str, value: bool) -> str:
+            return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
+
+        def integer(ref: str, value: int) -> str:
+            return f'<c r="{ref}"{number_attr}><v>{value}</v></c>'
+
+        def floating(ref: str, value: float) -> str:
+            if not isfinite(value):
+                return ""
+            return f'<c r="{ref}"{number_attr}><v>{value!r}</v></c>'
+
+        def decimal(ref: str, value: Decimal) -> str:
+            if not value.is_finite():
+                return ""
+            return f'<c r="{ref}"{number_attr}><v>{value}</v></c>'
+
+        def moment(ref: str, value: datetime) -> str:
+            utc = utc_naive(value)
+            if utc < _FIRST_SERIAL:
+                return _inline(ref, iso_datetime(value))
+            return f'<c r="{ref}"{datetime_attr}><v>{_datetime_serial(utc)}</v></c>'
+
+        def day(ref: str, value: date) -> str:
+            if value < _FIRST_SERIAL_DATE:
+                return _inline(ref, iso_date(value))
+            return f'<c r="{ref}"{date_attr}><v>{(value - _EXCEL_EPOCH_DATE).days}</v></c>'
+
+        handlers: dict[type, CellRenderer] = {
+            str: string,
+            bool: boolean,
+            int: integer,
+            float: floating,
+            Decimal: decimal,
+            datetime: moment,
+            date: day,
+        }
+
         def render(ref: str, value: Any) -> str:
-            if isinstance(value, str):
-                return _inline(ref, text(value))
-            if isinstance(value, bool):
-                return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
-            if isinstance(value, int | float | Decimal):
-                if not is_finite(value):
-                    return ""
-                return f'<c r="{ref}"{number_attr}><v>{plain_number(value)}</v></c>'
-            if isinstance(value, datetime):
-                moment = utc_naive(value)
-                if moment < _FIRST_SERIAL:
-                    return _inline(ref, iso_datetime(value))
-                return f'<c r="{ref}"{datetime_attr}><v>{_datetime_serial(moment)}</v></c>'
-            if isinstance(value, date):
-                if value < _FIRST_SERIAL_DATE:
-                    return _inline(ref, iso_date(value))
-                return f'<c r="{ref}"{date_attr}><v>{(value - _EXCEL_EPOCH_DATE).days}</v></c>'
+            handler = handlers.get(type(value))
+            if handler is not None:
+                return handler(ref, value)
+            # Subclasses (IntEnum, pandas-like timestamps, ...): the same rules by isinstance.
+            for cls, fallback in handlers.items():
+                if isinstance(value, cls):
+                    return fallback(ref, value)
             return _inline(ref, text(str(value)))
 
         return render

@@ -53,7 +53,9 @@ class StorageClients:
         return DefaultAzureCredential()
 
     def _endpoint(self, service: str) -> str:
-        return f"https://{self.settings.storage_account_name}.{service}.core.windows.net"
+        explicit = {"blob": self.settings.storage_blob_uri, "queue": self.settings.storage_queue_uri,
+                    "table": self.settings.storage_table_uri}[service]
+        return explicit or f"https://{self.settings.storage_account_name}.{service}.core.windows.net"
 
     @cached_property
     def tables(self) -> TableServiceClient:

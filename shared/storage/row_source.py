@@ -166,6 +166,14 @@ def _by_annotation(entities: list[Entity]) -> list[Entity]:
 # ---- reading -----------------------------------------------------------------------------------------
 
 
+def _covers(schema: tuple[tuple[str, str], ...] | None, select: tuple[str, ...] | None) -> bool:
+    """A schema is used only when it types every selected property: an unnamed one would lose its type."""
+    if schema is None or select is None:
+        return False
+    named = {name for name, _ in schema} | {"PartitionKey", "RowKey"}
+    return all(prop in named for prop in select)
+
+
 class _PageReader:
     """Pages of one query through the table client's pipeline, following continuation headers."""
 
@@ -175,15 +183,19 @@ class _PageReader:
         self._params: dict[str, str] = {"$filter": filter_text(query, after), "$top": str(page_size)}
         if query.select:
             self._params["$select"] = ",".join(query.select)
-        self._accept = NO_METADATA if query.schema is not None else MINIMAL_METADATA
-        self._typed = _typer(query.schema)
+        schema = query.schema if _covers(query.schema, query.select) else None
+        self._accept = NO_METADATA if schema is not None else MINIMAL_METADATA
+        self._typed = _typer(schema)
         self.done = False
 
     def next_page(self) -> list[Entity]:
+        # Every query value is percent-encoded here: HttpRequest(params=...) pastes values in as they are, so a
+        # `&` in a filter value would start a new query parameter (a second $filter: another organization's
+        # rows) and a `{` would break the URL template. Issue 7, found by the fuzzer.
+        query = "&".join(f"{key}={quote(value, safe='')}" for key, value in self._params.items())
         request = HttpRequest(
             "GET",
-            self._url,
-            params=self._params,
+            f"{self._url}?{query}",
             headers={"Accept": self._accept, "DataServiceVersion": "3.0", "x-ms-version": "2019-02-02"},
         )
         # stream=True: the pipeline's ContentDecodePolicy would otherwise json-decode every page once more.

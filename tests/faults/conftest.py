@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import ResourceExistsError
 
+from shared.settings import Settings
+from shared.storage.clients import StorageClients
 from tests.faults.harness import (
     FAULT_ENV,
     LEDGER,
@@ -20,8 +22,6 @@ from tests.faults.harness import (
     remove_app_dir,
     start_front,
 )
-from shared.settings import Settings
-from shared.storage.clients import StorageClients
 from tests.support.azurite import Azurite
 from tools.load_cases import load
 

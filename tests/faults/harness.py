@@ -34,7 +34,7 @@ from tests.conftest import Api, LocalHost, principal
 from tests.support.azurite import PROJECT_ROOT
 from tests.support.fakes import FakeWorkQueue
 
-ROWS = 4_000  # with 1,000-row batches: a count step, four export steps, a commit
+ROWS = 3_000  # with 1,000-row batches: a count step, then three export steps, the last one commits
 SETTLE_TIMEOUT = 180.0
 
 # Every fault host: small batches so an export spans many steps, stale messages re-drive quickly,
@@ -44,7 +44,9 @@ FAULT_ENV = {
     "EXPORTS_ROWS_PER_BATCH": "1000",
     "EXPORTS_CHUNK_ROWS": "100",
     "EXPORTS_REDRIVE_AFTER_SECONDS": "3",
-    "EXPORTS_STALLED_AFTER_SECONDS": "5",
+    # Above any step's duration on a busy 2-core machine: the timer must not re-drive a step still running
+    # (in Azure: keep it above functionTimeout; the default 900 s is).
+    "EXPORTS_STALLED_AFTER_SECONDS": "30",
 }
 LEASE_ARGS = ("--message-lease-seconds", "5")
 
@@ -327,7 +329,7 @@ class Exports:
                 marker = (view["status"], view["stage"], view["processedRows"])
                 if last_move.get(job_id, (None, 0.0))[0] != marker:
                     last_move[job_id] = (marker, time.monotonic())
-                elif rescue is not None and time.monotonic() - last_move[job_id][1] > 20:
+                elif rescue is not None and time.monotonic() - last_move[job_id][1] > 45:
                     LEDGER.fault("stalled job handed to the timer")
                     rescue.admin("clean_up_exports")
                     last_move[job_id] = (marker, time.monotonic())

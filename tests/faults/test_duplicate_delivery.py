@@ -78,7 +78,7 @@ def test_every_work_message_delivered_twice_and_out_of_order_leaves_the_same_fil
 ) -> None:
     env, proxy = twice_env
     worker = start_worker(env, app_dir)
-    run_exports(front, storage, loaded_org, [worker], max(2, fault_runs // 2), proxy)
+    run_exports(front, storage, loaded_org, [worker], max(1, fault_runs // 3), proxy)
 
 
 def test_two_workers_racing_on_the_same_jobs_write_one_file_without_doubled_rows(
@@ -91,4 +91,4 @@ def test_two_workers_racing_on_the_same_jobs_write_one_file_without_doubled_rows
 ) -> None:
     env, proxy = twice_env
     workers = [start_worker(env, app_dir), start_worker(env, app_dir)]
-    run_exports(front, storage, loaded_org, workers, max(2, fault_runs // 2), proxy)
+    run_exports(front, storage, loaded_org, workers, max(1, fault_runs // 3), proxy)

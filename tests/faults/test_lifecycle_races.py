@@ -14,7 +14,12 @@ import requests
 from tests.faults.harness import FAULT_ENV, LEDGER, Exports, FaultHost, Storage, start_front, start_worker
 
 # Stalled after 1 s, failed after one re-drive, files expire 8.6 s after they complete.
-STRICT = {**FAULT_ENV, "EXPORTS_STALLED_AFTER_SECONDS": "1", "EXPORTS_MAX_REDRIVES": "1", "EXPORTS_EXPIRY_DAYS": "0.0001"}
+STRICT = {
+    **FAULT_ENV,
+    "EXPORTS_STALLED_AFTER_SECONDS": "1",
+    "EXPORTS_MAX_REDRIVES": "1",
+    "EXPORTS_EXPIRY_DAYS": "0.0001",
+}
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from azure.storage.queue import QueueClient
@@ -61,12 +62,16 @@ FAULTS = {
     "429 TooManyRequests": Fault("status", status=429),
     "dropped connection": Fault("drop"),
     "lost answer": Fault("drop_after"),
-    "slow answer": Fault("delay", seconds=1.0),
 }
 # Blob and Queue storage throttle with 503 ServerBusy and their SDK policies do not retry 429;
 # 429 is the throttling answer of Table storage on Cosmos DB, and the Table client retries it.
-CASES = [(service, fault) for service in ("blob", "queue", "table") for fault in FAULTS
-         if not (fault.startswith("429") and service != "table")]
+# (Slow answers are in the random test below.)
+CASES = [
+    *[(service, fault) for service in ("blob", "queue", "table") for fault in ("503 ServerBusy", "dropped connection",
+                                                                            "lost answer")],
+    ("table", "500 InternalError"),
+    ("table", "429 TooManyRequests"),
+]
 
 
 @pytest.mark.parametrize(("service", "fault"), CASES)
@@ -90,7 +95,7 @@ def test_each_storage_client_retries_through_a_transient_error(
         queue_name = f"retry-check-{uuid.uuid4().hex[:8]}"
         QueueClient.from_connection_string(storage.connection_string, queue_name).create_queue()
         AzureWorkQueue(clients.queues, queue_name).send(WorkMessage(org_id="o", job_id="j", seq=0))
-        assert storage.raw_queue(queue_name).get_queue_properties().approximate_message_count >= 1
+        assert (storage.raw_queue(queue_name).get_queue_properties().approximate_message_count or 0) >= 1
         storage.raw_queue(queue_name).delete_queue()
     else:  # read a job: GET
         assert TableJobStore(clients.tables.get_table_client("exportjobs")).get(loaded_org, "0-missing") is None
@@ -103,7 +108,7 @@ def test_exports_complete_while_storage_calls_fail_at_random(
     front: FaultHost,
     storage: Storage,
     loaded_org: str,
-    app_dir: object,
+    app_dir: Path,
     fault_runs: int,
     proxies: Callable[[Plan, Plan, Plan], tuple[str, list[FaultyProxy]]],
 ) -> None:
@@ -117,9 +122,9 @@ def test_exports_complete_while_storage_calls_fail_at_random(
     # The host's own queue plumbing (AzureWebJobsStorage) stays direct; the app's storage calls go through.
     env = {"AzureWebJobsStorage": storage.connection_string, "EXPORTS_STORAGE_CONNECTION_STRING": conn, **FAULT_ENV}
     exports = Exports(front, storage, loaded_org)
-    worker = start_worker(env, app_dir)  # type: ignore[arg-type]
+    worker = start_worker(env, app_dir)
     try:
-        jobs = [exports.create(FORMATS[i % len(FORMATS)]) for i in range(max(2, fault_runs // 2))]
+        jobs = [exports.create(FORMATS[i % len(FORMATS)]) for i in range(max(1, fault_runs // 3))]
         exports.settle(jobs, rescue=front)
     finally:
         worker.stop()

@@ -11,7 +11,7 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64E
 
 from tests.conftest import Api, LocalHost, principal
 from tests.support.azurite import Azurite
-from tools.load_cases import load
+from tools.load_cases import load, loader_client
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def org() -> str:
 
 @pytest.fixture
 def tables(azurite: Azurite) -> TableServiceClient:
-    return TableServiceClient.from_connection_string(azurite.connection_string)
+    return loader_client(azurite.connection_string)
 
 
 @pytest.fixture

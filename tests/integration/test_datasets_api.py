@@ -42,8 +42,14 @@ def test_the_tag_admin_creates_lists_updates_moves_and_deletes_tags(admin_api: A
     patched = admin_api.request("PATCH", "/export-fields/tags/1", json={"displayLabel": "Total $", "tagSlot": 4})
     assert patched.status_code == 200 and patched.json()["tagSlot"] == 4
     assert admin_api.get("/export-fields/tags/1").status_code == 404
-    put = admin_api.request("PUT", "/export-fields/tags/4", json={**fixed_tags()[0], "tagSlot": 4, "dataType": "NUMBER"})
-    assert put.status_code == 200 and put.json()["dataType"] == "NUMBER" and put.json()["displayLabel"] == "Total Dollar Amount"
+    put = admin_api.request(
+        "PUT", "/export-fields/tags/4", json={**fixed_tags()[0], "tagSlot": 4, "dataType": "NUMBER"}
+    )
+    assert (
+        put.status_code == 200
+        and put.json()["dataType"] == "NUMBER"
+        and put.json()["displayLabel"] == "Total Dollar Amount"
+    )
     assert admin_api.request("DELETE", "/export-fields/tags/4").status_code == 204
     assert admin_api.get("/export-fields/tags").json()["items"] == []
     # The path and column name are free again once the tag is gone.
@@ -54,11 +60,16 @@ def test_the_tag_admin_creates_lists_updates_moves_and_deletes_tags(admin_api: A
     ("change", "detail"),
     [
         ({"sourceFieldPath": "customFields.other", "columnName": "other"}, "Tag slot 1 is already in use"),
-        ({"tagSlot": 2, "columnName": "other"}, "CASE field customFields.totalDollarAmount is already tagged in slot 1"),
+        (
+            {"tagSlot": 2, "columnName": "other"},
+            "CASE field customFields.totalDollarAmount is already tagged in slot 1",
+        ),
         ({"tagSlot": 2, "sourceFieldPath": "customFields.other"}, "Column name total_dollar_amount is already used"),
     ],
 )
-def test_a_taken_slot_path_or_column_name_is_a_409_naming_it(admin_api: Api, change: dict[str, Any], detail: str) -> None:
+def test_a_taken_slot_path_or_column_name_is_a_409_naming_it(
+    admin_api: Api, change: dict[str, Any], detail: str
+) -> None:
     assert admin_api.post("/export-fields/tags", json=fixed_tags()[0]).status_code == 201
     conflict = admin_api.post("/export-fields/tags", json={**fixed_tags()[0], **change})
     assert conflict.status_code == 409 and conflict.headers["Content-Type"].startswith("application/problem+json")
@@ -92,9 +103,16 @@ def test_the_column_catalog_lists_core_investigation_and_tagged_columns(admin_ap
     names = [column["name"] for column in catalog["columns"]]
     assert names[0] == "case_id" and "inv_2_finding_summary" in names and "inv_3_id" not in names
     assert names[-1] == "hours_spent"
-    assert catalog["columns"][4] == {"name": "case_created_at", "label": "Created At", "dataType": "DATETIME",
-                                     "formatPattern": None, "sourceEntityType": None, "sourceFieldPath": None,
-                                     "templateId": None, "excludedFields": None}
+    assert catalog["columns"][4] == {
+        "name": "case_created_at",
+        "label": "Created At",
+        "dataType": "DATETIME",
+        "formatPattern": None,
+        "sourceEntityType": None,
+        "sourceFieldPath": None,
+        "templateId": None,
+        "excludedFields": None,
+    }
     tickets = admin_api.get("/export-fields/columns", params={"dataset": "tickets"}).json()
     assert [column["name"] for column in tickets["columns"]][:3] == ["ticket_id", "ticket_number", "title"]
 
@@ -106,8 +124,13 @@ def test_the_preview_shows_the_values_one_case_would_export(
     preview = admin_api.get("/export-fields/tags/preview", params={"caseId": "case-1"})
     assert preview.status_code == 200
     values = {value["columnName"]: value["value"] for value in preview.json()["values"]}
-    assert values == {"total_dollar_amount": 1234.5, "recovery_rate": 0.125, "hours_spent": 40,
-                      "q5_answer": "Partly, see notes", "gift_value": 99.99}
+    assert values == {
+        "total_dollar_amount": 1234.5,
+        "recovery_rate": 0.125,
+        "hours_spent": 40,
+        "q5_answer": "Partly, see notes",
+        "gift_value": 99.99,
+    }
     assert admin_api.get("/export-fields/tags/preview", params={"caseId": "nope"}).status_code == 404
 
 
@@ -151,17 +174,28 @@ def test_two_organizations_sharing_ids_never_see_each_others_rows(
 def test_a_ticket_view_export_applies_its_snapshot(admin_api: Api, org: str, load_tickets: Callable[..., int]) -> None:
     load_tickets(org, 400)
     body = {
-        "dataset": "tickets", "format": "CSV", "viewId": "0b7c1d5e-0000-4000-8000-000000000001",
-        "filters": [{"field": "status", "operator": "in", "value": "Open,Pending"},
-                    {"field": "title", "operator": "contains", "value": "vpn"}],
-        "sortField": "created_at", "sortDirection": "desc", "columns": ["ticket_number", "title", "status", "created_at"],
+        "dataset": "tickets",
+        "format": "CSV",
+        "viewId": "0b7c1d5e-0000-4000-8000-000000000001",
+        "filters": [
+            {"field": "status", "operator": "in", "value": "Open,Pending"},
+            {"field": "title", "operator": "contains", "value": "vpn"},
+        ],
+        "sortField": "created_at",
+        "sortDirection": "desc",
+        "columns": ["ticket_number", "title", "status", "created_at"],
         "scope": {"teamId": "6f1d5c1e-0000-4000-8000-000000000002"},
     }
     rows = download_csv(admin_api, admin_api.post("/exports", json=body).json()["jobId"])
     from tools.synthetic_tickets import synthetic_tickets
 
-    expected = [t for t in synthetic_tickets(org, 400) if t["Status"] in ("Open", "Pending") and "vpn" in t["Title"].casefold()
-                and t.get("TeamId") == "6f1d5c1e-0000-4000-8000-000000000002"]
+    expected = [
+        t
+        for t in synthetic_tickets(org, 400)
+        if t["Status"] in ("Open", "Pending")
+        and "vpn" in t["Title"].casefold()
+        and t.get("TeamId") == "6f1d5c1e-0000-4000-8000-000000000002"
+    ]
     expected.sort(key=lambda t: (-t["CreatedAt"].timestamp(), t["RowKey"]))
     assert [int(row["ticket_number"]) for row in rows] == [t["Number"] for t in expected] and expected
     assert list(rows[0]) == ["ticket_number", "title", "status", "created_at"]

@@ -19,7 +19,7 @@ from tests.integration.conftest import (  # noqa: F401 - pytest finds fixtures b
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """How many schemathesis cases were sent (the issue asks for the number)."""
-    fuzz = sys.modules.get("tests.security.test_api_fuzz")
+    fuzz: Any = sys.modules.get("tests.security.test_api_fuzz")
     sent = getattr(fuzz, "SENT", None)
     if sent and any(sent.values()):
         total = sum(sent.values())

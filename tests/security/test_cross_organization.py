@@ -79,7 +79,7 @@ def org_a(local_host: Any, azurite: Any) -> Iterator[OrgA]:
     load(tables, "cases", org, 25)
     analyst = Api(local_host.base_url, principal(org, SHARED_USER_ID, ACCESS, ADMIN, name="A Analyst"))
     job_ids = []
-    for fmt in ("CSV", "CSV"):
+    for fmt in ("CSV", "JSON"):
         created = analyst.post("/exports", json={"format": fmt})
         assert created.status_code == 202, created.text
         job_ids.append(created.json()["jobId"])
@@ -159,8 +159,8 @@ def probes(a: OrgA) -> list[Probe]:
             "POST",
             "export-fields/tags",
             "/export-fields/tags",
-            frozenset({201, 403, 409}),
-            body=tag_body(TAG_SLOT + 1, f"c_{uuid.uuid4().hex[:12]}"),
+            frozenset({201, 403}),
+            body={**tag_body(TAG_SLOT + 1, f"c_{uuid.uuid4().hex[:12]}"), "sourceFieldPath": "customFields.other"},
         ),
         Probe("GET", "health", "/health", frozenset({200})),
         Probe("GET", "openapi.json", "/openapi.json", frozenset({200})),
@@ -228,3 +228,47 @@ def test_job_records_and_blob_names_hold_no_link_and_no_name(org_a: OrgA, tables
         # 128 random bits and the extension: nothing of the organization, the user or the file name.
         assert re.fullmatch(r"[0-9a-f]{32}\.[a-z.]+", blob_name), blob_name
         assert org_a.org not in blob_name and SHARED_USER_ID not in blob_name
+
+
+def test_within_the_organization_only_manage_system_settings_sees_other_users_jobs(
+    org_a: OrgA, api_as: Callable[..., Api]
+) -> None:
+    colleague = api_as(org_a.org, "colleague", ACCESS, TICKETS)
+    admin = api_as(org_a.org, "admin", ADMIN)
+    job = org_a.job_ids[0]
+    for method, path in (("GET", ""), ("GET", "/download"), ("POST", "/cancel")):
+        assert colleague.request(method, f"/exports/{job}{path}").status_code == 404
+    assert colleague.get("/exports").json()["items"] == []
+    assert colleague.get("/exports", params={"all": "true"}).status_code == 403
+    assert admin.get("/exports").json()["items"] == [], "without all=true, a list is the caller's own"
+    everyone = admin.get("/exports", params={"all": "true", "pageSize": "100"}).json()["items"]
+    assert {item["jobId"] for item in everyone} >= set(org_a.job_ids)
+    assert admin.get(f"/exports/{job}").json()["createdById"] == SHARED_USER_ID
+
+
+def test_filter_values_cannot_reach_into_another_organizations_rows(
+    org_a: OrgA, api_as: Callable[..., Api], azurite: Any
+) -> None:
+    # OData injection through every free-text filter value: a quote, a second $filter, a fragment, braces.
+    from tools.synthetic_cases import synthetic_cases
+
+    b = api_as(f"org-b-{uuid.uuid4().hex}", SHARED_USER_ID, ACCESS)
+    a = org_a.org
+    payloads = [
+        f"x' or PartitionKey eq '{a}",
+        f"x') or (PartitionKey eq '{a}') or ('x",
+        f"x' &$filter=PartitionKey eq '{a}",
+        f"x'&$filter=PartitionKey%20eq%20'{a}'&x='",
+        f"OPEN'#&$filter=PartitionKey eq '{a}",
+        "{0}{a}}{",
+        "OPEN",
+    ]
+    a_case_ids = [str(case["CaseId"]) for case in synthetic_cases(a, 25)]
+    for payload in payloads:  # one export each, so one that breaks cannot hide one that leaks
+        created = b.post("/exports", json={"format": "JSONL", "statuses": [payload]})
+        assert created.status_code == 202, created.text
+        done = b.wait_for(created.json()["jobId"], "completed", "failed")
+        assert done["status"] == "completed", (payload, done)
+        content = requests.get(b.get(f"/exports/{done['jobId']}/download").headers["Location"], timeout=30).text
+        assert done["totalRows"] == 0, (payload, content[:300])
+        assert not any(case_id in content for case_id in a_case_ids), (payload, content[:300])

@@ -43,6 +43,9 @@ class Azurite:
     queue_port: int = field(default_factory=free_port)
     table_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # In-memory keeps large tables fast (on-disk mode rewrites its whole table file on every autosave,
+    # which stalls a 100k-row load); on-disk is for tests that restart the emulator and keep the data.
+    in_memory: bool = False
 
     @property
     def connection_string(self) -> str:
@@ -59,8 +62,7 @@ class Azurite:
                 "--skipApiVersionCheck",
                 "--loose",
                 "--disableTelemetry",
-                "--location",
-                str(self.data_dir),
+                *(["--inMemoryPersistence"] if self.in_memory else ["--location", str(self.data_dir)]),
                 "--blobHost",
                 "127.0.0.1",
                 "--blobPort",

@@ -121,6 +121,12 @@ class FaultyProxy:
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
+        # Connections accepted while closing: cancel them too, so no task is left pending.
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self._loop.close()
 
     @property
@@ -167,9 +173,9 @@ class FaultyProxy:
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
+            # No await here: a task cancelled at shutdown must not yield again while it is being closed.
             with contextlib.suppress(Exception):
                 writer.close()
-                await writer.wait_closed()
 
     async def _forward(self, request: Request) -> bytes:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
@@ -179,8 +185,6 @@ class FaultyProxy:
             raw = await reader.read()  # Connection: close, so the answer ends at EOF
         finally:
             writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
         head, sep, body = raw.partition(b"\r\n\r\n")
         if not sep:
             raise ConnectionError("storage closed the connection without an answer")

@@ -11,6 +11,7 @@ from typing import Any
 import openpyxl
 import pytest
 
+from exports.formats.cells import excel_date_format, excel_number_format
 from exports.formats.xlsx_writer import XlsxWriter, clean_text, column_letter
 from exports.models import ColumnSpec
 from shared.errors import ExportFailed
@@ -131,3 +132,26 @@ class TestDates:
 
 def test_column_letters_run_past_z() -> None:
     assert [column_letter(i) for i in (0, 25, 26, 51, 52, 701, 702)] == ["A", "Z", "AA", "AZ", "BA", "ZZ", "AAA"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "code"),
+    [
+        ("$#,##0.00", "$#,##0.00"),
+        ("€#,##0.00", '"€"#,##0.00'),
+        ("EUR #,##0.00", '"EUR" #,##0.00'),
+        ("0.00E+00", "0.00E+00"),
+        ("[$€-2] #,##0.00", "[$€-2] #,##0.00"),
+        ("0.0%", "0.0%"),
+    ],
+)
+def test_a_number_pattern_becomes_an_excel_format_with_its_literal_text_quoted(pattern: str, code: str) -> None:
+    assert excel_number_format(pattern) == code
+
+
+@pytest.mark.parametrize(
+    ("pattern", "code"),
+    [("YYYY-MM-DD", "yyyy-mm-dd"), ("DD/MM/YYYY HH:mm", "dd/mm/yyyy hh:mm"), ("MMM d, yyyy h:mm AM/PM", None)],
+)
+def test_a_date_pattern_becomes_an_excel_date_format(pattern: str, code: str | None) -> None:
+    assert excel_date_format(pattern) == (code or "mmm d, yyyy h:mm AM/PM")
