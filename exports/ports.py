@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -131,7 +131,6 @@ class FixedClock:
     """A clock tests move by hand."""
 
     current: datetime
-    ticks: list[timedelta] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.current
@@ -154,7 +153,6 @@ class TagStore(Protocol):
         """Replaces `previous` (ETag-matched) with `tag`, possibly in another slot; Conflict as insert."""
 
     def delete(self, tag: ReportFieldTag) -> None: ...
-
 
 
 class RunStore(Protocol):

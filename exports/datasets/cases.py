@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from exports.datasets.columns import EXPECTED_TYPES, DataType, whole_days
+from exports.datasets.columns import DataType, check_cell, whole_days
 from exports.datasets.tags import json_property, raw_value, typed_value
 from exports.models import ColumnSpec, CreateExportRequest, ExportType, ReportFieldTag
 from exports.ports import Condition, RowSource, SourceQuery
@@ -117,11 +117,26 @@ CASE_PROPERTY_TYPES: dict[str, str] = {
 
 # Every property a case record may carry, by its stored type (one name never has two types).
 RECORD_PROPERTY_TYPES: dict[str, str] = {
-    "Kind": "string", "TemplateId": "string", "CustomFieldsJson": "string", "ResponsesJson": "string",
-    "InvestigationId": "string", "Type": "string", "Status": "string", "Outcome": "string",
-    "InvestigatorName": "string", "StartedAt": "datetime", "CompletedAt": "datetime", "InterviewCount": "int64",
-    "FindingSummary": "string", "RiuId": "string", "ReceivedAt": "datetime", "DisclosureId": "string",
-    "SubmittedAt": "datetime", "DiscloserName": "string", "Amount": "double", "ResponseId": "string",
+    "Kind": "string",
+    "TemplateId": "string",
+    "CustomFieldsJson": "string",
+    "ResponsesJson": "string",
+    "InvestigationId": "string",
+    "Type": "string",
+    "Status": "string",
+    "Outcome": "string",
+    "InvestigatorName": "string",
+    "StartedAt": "datetime",
+    "CompletedAt": "datetime",
+    "InterviewCount": "int64",
+    "FindingSummary": "string",
+    "RiuId": "string",
+    "ReceivedAt": "datetime",
+    "DisclosureId": "string",
+    "SubmittedAt": "datetime",
+    "DiscloserName": "string",
+    "Amount": "double",
+    "ResponseId": "string",
     "RespondentName": "string",
 }
 
@@ -443,12 +458,5 @@ def _overflow_cell(excluded: list[str]) -> Cell:
 
 
 def _check(value: Any, dtype: DataType, spec: ColumnSpec, bundle: Bundle) -> None:
-    if value is None or spec.source_entity_type is not None:
-        return  # tag values that do not fit their type are kept as text on purpose
-    expected = EXPECTED_TYPES.get(dtype, (object,))
-    if not isinstance(value, expected) or (isinstance(value, bool) and dtype is not DataType.BOOLEAN):
-        raise ExportFailed(
-            f"Source record {bundle['RowKey']} has a {type(value).__name__} in column {spec.name}, which holds "
-            f"{dtype.value.lower()} values; fix the record and retry.",
-            details={"row": bundle["RowKey"], "column": spec.name},
-        )
+    if spec.source_entity_type is None:  # tag values that do not fit their type are kept as text on purpose
+        check_cell(value, dtype, spec.name, record=f"Source record {bundle['RowKey']}", key=bundle["RowKey"])

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from exports.models import ColumnSpec
+from shared.errors import ExportFailed
 
 SECONDS_PER_DAY = 86_400
 
@@ -24,39 +22,6 @@ class DataType(StrEnum):
     BOOLEAN = "BOOLEAN"
     CURRENCY = "CURRENCY"
     PERCENTAGE = "PERCENTAGE"
-
-
-Entity = dict[str, Any]
-# Builds one cell from a source entity and the export's as-of time (the job's creation time), so that
-# computed columns come out the same whichever batch or retry computes them.
-CellBuilder = Callable[[Entity, datetime], Any]
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    label: str
-    data_type: DataType
-    build: CellBuilder
-    source_properties: tuple[str, ...]
-    format_pattern: str | None = None
-
-    def spec(self) -> ColumnSpec:
-        return ColumnSpec(
-            name=self.name, label=self.label, data_type=self.data_type.value, format_pattern=self.format_pattern
-        )
-
-
-def prop(name: str) -> CellBuilder:
-    def read(entity: Entity, _as_of: datetime) -> Any:
-        return entity.get(name)
-
-    return read
-
-
-def column(name: str, label: str, data_type: DataType, source: str) -> Column:
-    """A column copied from one source property."""
-    return Column(name, label, data_type, prop(source), (source,))
 
 
 def whole_days(start: Any, end: Any) -> int | None:
@@ -76,3 +41,18 @@ EXPECTED_TYPES: dict[DataType, tuple[type, ...]] = {
     DataType.DATE: (date,),
     DataType.BOOLEAN: (bool,),
 }
+
+
+def check_cell(value: Any, dtype: DataType, column: str, *, record: str, key: Any) -> None:
+    """A source value of the wrong type fails the export with a readable reason, never a wrong file."""
+    if value is None:
+        return
+    # bool is an int in Python; only let it through where a boolean is expected.
+    if not isinstance(value, EXPECTED_TYPES.get(dtype, (object,))) or (
+        isinstance(value, bool) and dtype is not DataType.BOOLEAN
+    ):
+        raise ExportFailed(
+            f"{record} has a {type(value).__name__} in column {column}, which holds "
+            f"{dtype.value.lower()} values; fix the record and retry.",
+            details={"row": key, "column": column},
+        )

@@ -16,11 +16,11 @@ from typing import Any
 
 import orjson
 
-from exports.datasets.columns import EXPECTED_TYPES, DataType
+from exports.datasets.columns import DataType, check_cell
 from exports.datasets.tags import json_property
 from exports.models import ColumnSpec, CreateExportRequest, FilterOperator, ViewFilter
 from exports.ports import Condition, RowSource, SourceQuery
-from shared.errors import ExportFailed, ValidationFailed
+from shared.errors import ValidationFailed
 
 MAX_IN_VALUES = 100
 CUSTOM_PREFIX = "customFields."
@@ -303,15 +303,7 @@ class TicketPlan:
         def build(entity: dict[str, Any]) -> list[list[Any]]:
             row = [_value(entity, name) for name in names]
             for value, dtype, name in zip(row, types, names, strict=True):
-                expected = EXPECTED_TYPES.get(dtype, (object,))
-                if value is not None and (
-                    not isinstance(value, expected) or (isinstance(value, bool) and dtype is not DataType.BOOLEAN)
-                ):
-                    raise ExportFailed(
-                        f"Ticket {entity.get('RowKey')} has a {type(value).__name__} in column {name}, which holds "
-                        f"{dtype.value.lower()} values; fix the record and retry.",
-                        details={"row": entity.get("RowKey"), "column": name},
-                    )
+                check_cell(value, dtype, name, record=f"Ticket {entity.get('RowKey')}", key=entity.get("RowKey"))
             return [row]
 
         return build

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from exports.models import ColumnSpec
-
 
 class FormatWriter(Protocol):
     """Turns rows into bytes, chunk by chunk, across invocations that share only `state()`.
@@ -28,10 +26,6 @@ class FormatWriter(Protocol):
     def end(self) -> bytes: ...
 
     def state(self) -> dict[str, Any]: ...
-
-
-class WriterFactory(Protocol):
-    def __call__(self, columns: Sequence[ColumnSpec], state: dict[str, Any]) -> FormatWriter: ...
 
 
 def iso_datetime(value: datetime) -> str:

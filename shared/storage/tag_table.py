@@ -74,7 +74,7 @@ class TableTagStore:
     def insert(self, tag: ReportFieldTag) -> ReportFieldTag:
         operations: list[tuple[TransactionOperation, dict[str, Any]]] = [
             (TransactionOperation.CREATE, _entity(tag)),
-            *self._guards("create", tag),
+            *self._guards(tag),
         ]
         self._submit(operations, tag)
         stored = self.get(tag.organization_id, tag.tag_slot)
@@ -127,7 +127,7 @@ class TableTagStore:
         ]
         self._submit(operations, tag)
 
-    def _guards(self, op: str, tag: ReportFieldTag) -> builtins.list[tuple[TransactionOperation, dict[str, Any]]]:
+    def _guards(self, tag: ReportFieldTag) -> builtins.list[tuple[TransactionOperation, dict[str, Any]]]:
         return [
             (TransactionOperation.CREATE, self._guard_entity(tag, _path_key(tag))),
             (TransactionOperation.CREATE, self._guard_entity(tag, _column_key(tag))),
