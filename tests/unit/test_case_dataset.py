@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from exports.models import CreateExportRequest, TagCreate, TagUpdate
 from exports.tag_service import TagService
 from shared.auth import Principal
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from tests.support.fixed_data import CAT_SAFETY, TEMPLATE_A, fixed_cases, fixed_records, fixed_tags, t
+from tests.support.fixed_data import CAT_SAFETY, fixed_cases, fixed_records, fixed_tags, t
 from tests.unit.conftest import ORG_A, ORG_B, World
 
 CORE = [
@@ -339,4 +338,3 @@ def test_whole_days_is_the_same_computation_everywhere() -> None:
     assert whole_days(t(2024, 1, 1, 12), t(2024, 1, 3, 11)) == 1
     assert whole_days(t(2024, 1, 3), t(2024, 1, 1)) == 0
     assert whole_days(None, t(2024, 1, 1)) is None
-    assert date(2024, 1, 1) is not None and TEMPLATE_A
