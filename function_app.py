@@ -2,9 +2,22 @@
 
 import azure.functions as func
 
-from exports import http_fields, http_jobs, http_meta, queue_requests, queue_worker, timer_cleanup
+from exports import (
+    http_fields,
+    http_jobs,
+    http_meta,
+    http_page,
+    queue_notifications,
+    queue_requests,
+    queue_worker,
+    timer_cleanup,
+)
 
 # Identity comes from App Service Authentication (X-MS-CLIENT-PRINCIPAL), not from function keys.
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (http_jobs.bp, http_fields.bp, http_meta.bp, queue_requests.bp, queue_worker.bp, timer_cleanup.bp):
     app.register_functions(blueprint)
+# Job lifecycle (issue 8): webhook deliveries, retried through the notifications queue.
+app.register_functions(queue_notifications.bp)
+# The exports page (issue 10): a static page over the public API.
+app.register_functions(http_page.bp)

@@ -184,6 +184,10 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in self.headers.items():
             # Repeated request headers are folded into one, as HTTP allows.
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        # As App Service's front end does: the connecting address goes last in X-Forwarded-For.
+        peer = f"{self.client_address[0]}:{self.client_address[1]}"
+        forwarded = next((k for k in headers if k.lower() == "x-forwarded-for"), "X-Forwarded-For")
+        headers[forwarded] = f"{headers[forwarded]}, {peer}" if forwarded in headers else peer
         host_header = self.headers.get("Host") or self.server.base_url.split("/")[2]
         url = f"http://{host_header}{path}" + (f"?{split.query}" if split.query else "")
         request = func.HttpRequest(

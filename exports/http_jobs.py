@@ -8,7 +8,7 @@ from pydantic import Field
 from exports.dependencies import export_service
 from exports.models import CamelModel, CreateExportRequest, JobStatus, JobView
 from shared.auth import principal_from_headers
-from shared.http import handles_errors, json_response, parse_body, validate
+from shared.http import client_address, handles_errors, json_response, parse_body, validate
 
 bp = func.Blueprint()
 
@@ -26,7 +26,9 @@ def create_export(req: func.HttpRequest) -> func.HttpResponse:
     principal = principal_from_headers(req.headers)
     request = parse_body(req, CreateExportRequest)
     service = export_service()
-    job, created = service.create(principal, request, idempotency_key=req.headers.get("Idempotency-Key"))
+    job, created = service.create(
+        principal, request, idempotency_key=req.headers.get("Idempotency-Key"), client=client_address(req)
+    )
     headers = {
         "Location": f"/api/exports/{job.job_id}",
         "Retry-After": str(service.settings.retry_after_seconds),
@@ -55,7 +57,7 @@ def list_exports(req: func.HttpRequest) -> func.HttpResponse:
 @handles_errors
 def get_export(req: func.HttpRequest) -> func.HttpResponse:
     principal = principal_from_headers(req.headers)
-    view = export_service().get(principal, req.route_params["jobId"])
+    view = export_service().get(principal, req.route_params["jobId"], client=client_address(req))
     headers = {} if view.status.is_final else {"Retry-After": str(export_service().settings.retry_after_seconds)}
     return json_response(view, headers=headers)
 
@@ -64,12 +66,27 @@ def get_export(req: func.HttpRequest) -> func.HttpResponse:
 @handles_errors
 def cancel_export(req: func.HttpRequest) -> func.HttpResponse:
     principal = principal_from_headers(req.headers)
-    return json_response(export_service().cancel(principal, req.route_params["jobId"]))
+    return json_response(export_service().cancel(principal, req.route_params["jobId"], client=client_address(req)))
 
 
 @bp.route(route="exports/{jobId}/download", methods=["GET"])
 @handles_errors
 def download_export(req: func.HttpRequest) -> func.HttpResponse:
     principal = principal_from_headers(req.headers)
-    url = export_service().download_link(principal, req.route_params["jobId"])
+    url = export_service().download_link(principal, req.route_params["jobId"], client=client_address(req))
     return func.HttpResponse(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+@bp.route(route="exports/{jobId}", methods=["DELETE"])
+@handles_errors
+def delete_export(req: func.HttpRequest) -> func.HttpResponse:
+    principal = principal_from_headers(req.headers)
+    export_service().delete(principal, req.route_params["jobId"], client=client_address(req))
+    return func.HttpResponse(status_code=204, headers={"Cache-Control": "no-store"})
+
+
+@bp.route(route="exports/{jobId}/audit", methods=["GET"])
+@handles_errors
+def export_audit(req: func.HttpRequest) -> func.HttpResponse:
+    principal = principal_from_headers(req.headers)
+    return json_response(export_service().audit_trail(principal, req.route_params["jobId"]))

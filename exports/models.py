@@ -132,6 +132,26 @@ class CreateExportRequest(CamelModel):
     sort_direction: Literal["asc", "desc"] | None = None
     columns: Annotated[list[FieldName], Field(max_length=300)] = Field(default_factory=list)
     scope: ViewScope | None = None
+    # Lifecycle: where to POST the completion event (the address policy is checked by the service).
+    callback_url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+
+    @field_validator("callback_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError:
+            raise ValueError("must be an absolute http(s) URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+            raise ValueError("must be an absolute http(s) URL without user name or password")
+        if port == 0 or any(ch.isspace() for ch in value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value
 
     @field_validator("statuses", "categories", "business_units", "locations")
     @classmethod
@@ -302,6 +322,16 @@ class Checkpoint(BaseModel):
     sort_runs: int = 0
 
 
+class DeliveryAttempt(CamelModel):
+    """One webhook delivery attempt, as recorded on the job."""
+
+    attempt: int
+    at: datetime
+    status_code: int | None = None
+    outcome: Literal["delivered", "retrying", "gave_up", "refused"]
+    error: str | None = None
+
+
 class ExportJob(BaseModel):
     """The job as the domain sees it; stored in Table storage by the job store."""
 
@@ -336,6 +366,13 @@ class ExportJob(BaseModel):
     cleaned_up_at: datetime | None = None
     source: Literal["http", "queue"] = "http"
     checkpoint: Checkpoint = Field(default_factory=Checkpoint)
+    # Lifecycle (issue 8). `event_pending` is the outbox flag: set in the same ETag update that makes the
+    # job final, cleared once its event is published, so a crash in between is repaired later.
+    reply_queue: str | None = None
+    event_pending: bool = False
+    deliveries: list[DeliveryAttempt] = Field(default_factory=list)
+    deleted_at: datetime | None = None
+    deleted_by_id: str | None = None
     etag: str | None = None
 
 
@@ -359,6 +396,9 @@ class JobView(CamelModel):
     completed_at: datetime | None
     error_message: str | None
     created_by_id: str
+    callback_url: str | None = None
+    deliveries: list[DeliveryAttempt] = Field(default_factory=list)
+    deleted_at: datetime | None = None
 
     @classmethod
     def of(cls, job: ExportJob, download_url: str | None = None) -> JobView:
@@ -380,7 +420,34 @@ class JobView(CamelModel):
             completed_at=job.completed_at,
             error_message=job.error_message,
             created_by_id=job.created_by_id,
+            callback_url=job.request.callback_url,
+            deliveries=job.deliveries,
+            deleted_at=job.deleted_at,
         )
+
+
+class AuditEntry(CamelModel):
+    """One append-only audit row: who did what to which export, when, from where, with what."""
+
+    job_id: str
+    action: Literal["requested", "cancelled", "deleted", "downloaded", "completed", "failed"]
+    at: datetime
+    actor_id: str
+    actor_name: str = ""
+    # The caller's address as the front end saw it; None for queue requests and the worker.
+    client_address: str | None = None
+    source: Literal["http", "queue", "worker"] = "http"
+    dataset: Dataset
+    export_type: ExportType
+    format: ExportFormat
+    filters: dict[str, Any] = Field(default_factory=dict)
+    columns: list[str] = Field(default_factory=list)
+    row_count: int | None = None
+    detail: str | None = None
+
+
+class AuditTrail(CamelModel):
+    items: list[AuditEntry]
 
 
 class JobPage(CamelModel):
@@ -411,6 +478,20 @@ class ExportRequestMessage(CamelModel):
     request_id: str = Field(min_length=1, max_length=100)
     requested_by: Requester
     request: CreateExportRequest
+    # Another system's own queue for the completion event (in this storage account).
+    # Queue names: 3-63 lower-case letters, digits and single inner hyphens.
+    reply_queue: str | None = Field(default=None, min_length=3, max_length=63, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+class NotificationMessage(CamelModel):
+    """One webhook delivery attempt to make, on the notifications queue."""
+
+    v: Literal[1] = 1
+    org_id: str = Field(min_length=1, max_length=128)
+    job_id: str = Field(min_length=1, max_length=100)
+    event_id: str = Field(min_length=1, max_length=100)
+    attempt: int = Field(ge=1, le=100, strict=True)
+    first_attempt_at: datetime
 
 
 def _as_datetime(value: date | datetime, *, end: bool) -> datetime:

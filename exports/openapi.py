@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 from exports.http_fields import ColumnCatalog, ColumnsQuery, PreviewQuery
 from exports.http_jobs import ListQuery
 from exports.models import (
+    AuditTrail,
     CamelModel,
     CreateExportRequest,
     JobPage,
@@ -74,6 +75,7 @@ _INPUT_MODELS: tuple[type[BaseModel], ...] = (
 _OUTPUT_MODELS: tuple[type[BaseModel], ...] = (
     JobView,
     JobPage,
+    AuditTrail,
     ColumnCatalog,
     ReportFieldTag,
     TagList,
@@ -91,6 +93,7 @@ _PROBLEM_TEXT = {
     410: "The file has expired and was deleted",
     413: f"The body is over {MAX_BODY_BYTES} bytes",
     422: "Validation failed; `errors` names each field and bound",
+    429: "The organization's daily export quota is used up; Retry-After says when it resets",
     503: "Storage is unreachable",
 }
 
@@ -205,6 +208,15 @@ def openapi_document() -> dict[str, Any]:
                             ),
                         },
                     ),
+                    "429": {
+                        "description": _PROBLEM_TEXT[429],
+                        "headers": {
+                            "Retry-After": _header(
+                                "Seconds until the quota resets (midnight UTC)", {"type": "integer"}, required=True
+                            )
+                        },
+                        "content": {PROBLEM_JSON: {"schema": _ref(Problem)}},
+                    },
                     **_problems(400, 401, 403, 413, 422),
                 },
             },
@@ -229,6 +241,24 @@ def openapi_document() -> dict[str, Any]:
                     "200": _json(JobView, "The job", {"Retry-After": RETRY_AFTER}),
                     **_problems(401, 404),
                 },
+            },
+            "delete": {
+                "operationId": "deleteExport",
+                "summary": "Delete the file at once and mark the job deleted (a running job is cancelled first); "
+                "the record stays for the audit trail",
+                "security": secured,
+                "parameters": [JOB_ID],
+                "responses": {"204": {"description": "Deleted (also for a job deleted before)"}, **_problems(401, 404)},
+            },
+        },
+        "/exports/{jobId}/audit": {
+            "get": {
+                "operationId": "getExportAudit",
+                "summary": "Who requested, cancelled, deleted or was given a download link for the job "
+                "(manage_system_settings)",
+                "security": secured,
+                "parameters": [JOB_ID],
+                "responses": {"200": _json(AuditTrail, "Audit rows, oldest first"), **_problems(401, 403, 404)},
             }
         },
         "/exports/{jobId}/cancel": {
@@ -333,6 +363,43 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [TAG_SLOT],
                 "responses": {"204": {"description": "Deleted"}, **_problems(401, 403, 404, 409)},
             },
+        },
+        # The exports page (issue 10): static, no data and no identity in it; its script calls the routes above.
+        "/page": {
+            "get": {
+                "operationId": "exportsPage",
+                "summary": "The exports page (HTML); in local development it carries a principal picker",
+                "security": [],
+                "responses": {
+                    "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
+        "/page/{asset}": {
+            "get": {
+                "operationId": "exportsPageAsset",
+                "summary": "The page's script and style sheet",
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "asset",
+                        "in": "path",
+                        "required": True,
+                        "description": "One of the page's assets; anything else is 404",
+                        "schema": {"type": "string", "enum": ["app.js", "app.css"]},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The asset",
+                        "content": {
+                            "text/javascript": {"schema": {"type": "string"}},
+                            "text/css": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "404": {"description": "No such asset", "content": {PROBLEM_JSON: {"schema": _ref(Problem)}}},
+                },
+            }
         },
         "/health": {
             "get": {

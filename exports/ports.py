@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from exports.models import ExportJob, JobStatus, ReportFieldTag, WorkMessage
+from exports.events import ExportEvent
+from exports.models import AuditEntry, ExportJob, JobStatus, NotificationMessage, ReportFieldTag, WorkMessage
 
 ConditionOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in"]
 
@@ -70,6 +71,9 @@ class JobStore(Protocol):
 
     def list_stalled(self, updated_before: datetime) -> Iterator[ExportJob]:
         """Queued or running jobs that have not changed since the given time."""
+
+    def list_pending_events(self, updated_before: datetime) -> Iterator[ExportJob]:
+        """Final jobs whose event is still to publish (the outbox flag), unchanged since the given time."""
 
 
 class IdempotencyStore(Protocol):
@@ -164,3 +168,43 @@ class RunStore(Protocol):
         """Up to `length` bytes from `offset`; fewer (or none) at the end of the run."""
 
     def delete_all(self, prefix: str) -> None: ...
+
+
+class EventQueues(Protocol):
+    """The events queue (and callers' reply queues), and the queue of webhook deliveries to make."""
+
+    def publish(self, event: ExportEvent, *, queue: str | None = None) -> None:
+        """Puts the event on the events queue, or on the named reply queue."""
+
+    def send_notification(self, message: NotificationMessage, *, delay: timedelta | None = None) -> None: ...
+
+
+class WebhookSender(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> int:
+        """POSTs without following redirects; returns the status code, raises OSError if nothing answered."""
+
+
+class AuditLog(Protocol):
+    """Append-only: there is no update and no delete."""
+
+    def append(self, organization_id: str, entry: AuditEntry, *, key: str | None = None) -> None:
+        """Adds a row; a `key` names a row that may be appended twice (a retried transition): once only."""
+
+    def list_for_job(self, organization_id: str, job_id: str) -> list[AuditEntry]:
+        """The job's rows, oldest first."""
+
+
+@dataclass
+class LimitRecord:
+    """A per-organization limit: the jobs holding running slots, or a day's request count."""
+
+    job_ids: list[str]
+    count: int = 0
+    etag: str | None = None
+
+
+class LimitStore(Protocol):
+    def read(self, organization_id: str, key: str) -> LimitRecord: ...
+
+    def write(self, organization_id: str, key: str, record: LimitRecord) -> None:
+        """Creates (etag None) or replaces (ETag-matched) the record; raises ConcurrencyConflict if it lost."""

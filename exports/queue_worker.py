@@ -8,6 +8,7 @@ from exports.dependencies import export_service
 from exports.messages import parse_message
 from exports.models import WorkMessage
 from shared.errors import BadMessage
+from shared.logging_json import log_context
 from shared.settings import WORK_QUEUE
 
 bp = func.Blueprint()
@@ -22,4 +23,5 @@ def run_export_step(msg: func.QueueMessage) -> None:
     except BadMessage as error:
         service.reject_work_message(msg.get_body(), str(error), attempt=attempt)
         raise
-    service.run_step(message, attempt=attempt)
+    with log_context(job_id=message.job_id, organization_id=message.org_id, step=message.seq, attempt=attempt):
+        service.run_step(message, attempt=attempt)

@@ -18,7 +18,9 @@ import orjson
 from exports import datasets
 from exports.datasets.tickets import TicketPlan, decode_entity, encode_entity
 from exports.engine import ExportBatch, block_ids
+from exports.events import Resolver, system_resolver
 from exports.formats import FormatOptions, content_type, file_extension, writer_for
+from exports.lifecycle import LifecycleMixin
 from exports.messages import named_job
 from exports.models import (
     CreateExportRequest,
@@ -32,16 +34,20 @@ from exports.models import (
     WorkMessage,
 )
 from exports.ports import (
+    AuditLog,
     BlobSink,
     Clock,
+    EventQueues,
     IdempotencyRecord,
     IdempotencyStore,
     JobStore,
+    LimitStore,
     LinkSigner,
     RowSource,
     RunStore,
     SystemClock,
     TagStore,
+    WebhookSender,
     WorkQueue,
 )
 from exports.sorting import merge, run_name, write_run
@@ -54,6 +60,7 @@ from shared.errors import (
     Forbidden,
     Gone,
     NotFound,
+    TooManyRequests,
     ValidationFailed,
 )
 from shared.headers import attachment
@@ -78,7 +85,7 @@ def request_fingerprint(request: CreateExportRequest) -> str:
 
 
 @dataclass
-class ExportService:
+class ExportService(LifecycleMixin):
     settings: Settings
     jobs: JobStore
     idempotency: IdempotencyStore
@@ -88,8 +95,13 @@ class ExportService:
     signer: LinkSigner
     tags: TagStore
     runs: RunStore
+    events: EventQueues
+    audit: AuditLog
+    limits: LimitStore
+    webhooks: WebhookSender
     clock: Clock = field(default_factory=SystemClock)
     monotonic: Callable[[], float] = time.monotonic
+    resolve: Resolver = system_resolver
 
     # ---- HTTP and queue intake -------------------------------------------------------------------
 
@@ -100,9 +112,12 @@ class ExportService:
         *,
         idempotency_key: str | None = None,
         source: str = "http",
+        client: str | None = None,
+        reply_queue: str | None = None,
     ) -> tuple[ExportJob, bool]:
         """Records the job and queues its first step. Returns (job, created) — False for a repeat."""
         self._require_export_permission(principal, request.dataset)
+        self._check_lifecycle_request(principal, request, reply_queue)
         tags = self.tags.list(principal.organization_id) if request.dataset is Dataset.CASES else []
         columns = datasets.columns_for(request, tags)
         now = self.clock.now()
@@ -115,6 +130,8 @@ class ExportService:
                     return job, False
                 # The first attempt claimed the key and died before recording the job: finish it now.
                 job_id = existing
+        # A repeat (above) is not a new request; over the quota nothing is recorded or queued.
+        self._take_daily_quota(principal.organization_id)
         options = FormatOptions.of(request)
         ext = file_extension(request.format, options)
         job = ExportJob(
@@ -133,6 +150,7 @@ class ExportService:
             created_at=now,
             updated_at=now,
             source="queue" if source == "queue" else "http",
+            reply_queue=reply_queue,
         )
         try:
             job = self.jobs.insert(job)
@@ -142,8 +160,19 @@ class ExportService:
             if stored is None:
                 raise
             return stored, False
+        self._record(
+            job, "requested", actor_id=principal.user_id, actor_name=principal.name, client=client,
+            source="queue" if source == "queue" else "http",
+        )
         self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=0))
-        log.info("export %s queued for org %s (%s %s)", job.job_id, job.organization_id, job.dataset, job.format)
+        log.info(
+            "export %s queued for org %s (%s %s)",
+            job.job_id,
+            job.organization_id,
+            job.dataset,
+            job.format,
+            extra=_log_fields(job, dataset=job.dataset, format=job.format),
+        )
         return job, True
 
     def take_request(self, message: ExportRequestMessage) -> ExportJob:
@@ -156,15 +185,19 @@ class ExportService:
         )
         try:
             job, _ = self.create(
-                principal, message.request, idempotency_key=f"queue:{message.request_id}", source="queue"
+                principal,
+                message.request,
+                idempotency_key=f"queue:{message.request_id}",
+                source="queue",
+                reply_queue=message.reply_queue,
             )
-        except (Forbidden, ValidationFailed) as error:
+        except (Forbidden, ValidationFailed, TooManyRequests) as error:
             raise BadMessage(f"export request {message.request_id} refused: {error.detail}") from error
         return job
 
-    def get(self, principal: Principal, job_id: str) -> JobView:
+    def get(self, principal: Principal, job_id: str, *, client: str | None = None) -> JobView:
         job = self._visible_job(principal, job_id)
-        url = self._link(job) if self._downloadable(job) else None
+        url = self._link(job, principal, client, via="job status") if self._downloadable(job) else None
         return JobView.of(job, url)
 
     def list(
@@ -187,7 +220,7 @@ class ExportService:
         )
         return JobPage(items=[JobView.of(job) for job in listing.jobs], continuation_token=listing.continuation_token)
 
-    def cancel(self, principal: Principal, job_id: str) -> JobView:
+    def cancel(self, principal: Principal, job_id: str, *, client: str | None = None) -> JobView:
         job = self._visible_job(principal, job_id)
         while True:
             if job.status is JobStatus.CANCELLED:
@@ -202,21 +235,26 @@ class ExportService:
             job.completed_at = now
             job.updated_at = now
             job.expires_at = now + timedelta(days=self.settings.expiry_days)
+            job.event_pending = True
             try:
                 job = self.jobs.replace(job)
             except ConcurrencyConflict:
                 job = self._visible_job(principal, job_id)
                 continue
-            log.info("export %s cancelled by %s", job.job_id, principal.user_id)
+            log.info("export %s cancelled by %s", job.job_id, principal.user_id, extra=_log_fields(job))
+            self._record(job, "cancelled", actor_id=principal.user_id, actor_name=principal.name, client=client)
+            self._publish_transition(job)
             return JobView.of(job)
 
-    def download_link(self, principal: Principal, job_id: str) -> str:
+    def download_link(self, principal: Principal, job_id: str, *, client: str | None = None) -> str:
         job = self._visible_job(principal, job_id)
+        if job.deleted_at is not None:
+            raise Gone("The export was deleted; request a new export.")
         if job.status is not JobStatus.COMPLETED:
             raise Conflict(f"The export is {job.status.value}; it can be downloaded once it has completed.")
         if not self._downloadable(job):
             raise Gone("The export's file has expired and was deleted; request a new export.")
-        return self._link(job)
+        return self._link(job, principal, client, via="download redirect")
 
     # ---- the worker ------------------------------------------------------------------------------
 
@@ -228,21 +266,30 @@ class ExportService:
         if job.status.is_final:
             if job.status is JobStatus.CANCELLED:
                 self._discard_files(job)
+            if job.event_pending:
+                self._publish_transition(job)
             return
         checkpoint = job.checkpoint
         if message.seq != checkpoint.seq:
             self._on_stale_message(job, message)
             return
+        if job.status is JobStatus.QUEUED and not self._take_running_slot(job, message):
+            return
         try:
             self._advance(job)
         except ConcurrencyConflict:
-            log.info("export %s step %s lost a race; the winner carries on", job.job_id, message.seq)
+            log.info(
+                "export %s step %s lost a race; the winner carries on",
+                job.job_id,
+                message.seq,
+                extra=_log_fields(job, step=message.seq),
+            )
         except ExportFailed as failure:
             self._fail(job, failure.message, failure.details)
         except Exception as error:
             if attempt < self.settings.max_attempts:
                 raise
-            log.exception("export %s failed on its last attempt", job.job_id)
+            log.exception("export %s failed on its last attempt", job.job_id, extra=_log_fields(job, attempt=attempt))
             self._fail(
                 job,
                 f"The export could not be written after {attempt} attempts ({type(error).__name__}). "
@@ -330,7 +377,8 @@ class ExportService:
         checkpoint = job.checkpoint
         plan = datasets.plan_for(job, self.settings)
         writer = writer_for(job.format, job.columns, checkpoint.format_state, FormatOptions.of(job.request))
-        deadline = self.monotonic() + self.settings.batch_time_budget_seconds
+        started = self.monotonic()
+        deadline = started + self.settings.batch_time_budget_seconds
         batch = ExportBatch(
             blob_name=job.blob_name,
             batch_index=len(checkpoint.parts),
@@ -344,6 +392,20 @@ class ExportService:
             out_of_time=lambda: self.monotonic() > deadline,
         )
         result = batch.run(self._units(job, plan))
+        log.info(
+            "export %s batch %s: %s rows, %s bytes",
+            job.job_id,
+            batch.batch_index,
+            result.rows,
+            result.bytes_staged,
+            extra=_log_fields(
+                job,
+                batch=batch.batch_index,
+                rows=result.rows,
+                bytes=result.bytes_staged,
+                duration_ms=round(1000 * (self.monotonic() - started)),
+            ),
+        )
         checkpoint.cursor = result.cursor or checkpoint.cursor
         checkpoint.rows_written += result.rows
         checkpoint.bytes_written += result.bytes_staged
@@ -375,15 +437,28 @@ class ExportService:
         job.file_size_bytes = size
         job.completed_at = now
         job.expires_at = now + timedelta(days=self.settings.expiry_days)
+        job.event_pending = True
         try:
-            self._save(job)
+            job = self._save(job)
         except ConcurrencyConflict:
             current = self.jobs.get(job.organization_id, job.job_id)
             if current is not None and current.status is JobStatus.CANCELLED:
                 # Cancellation wins even over a file that was just committed.
                 self._discard_files(job)
             return
-        log.info("export %s completed: %s rows, %s bytes", job.job_id, job.total_rows, size)
+        log.info(
+            "export %s completed: %s rows, %s bytes",
+            job.job_id,
+            job.total_rows,
+            size,
+            extra=_log_fields(
+                job,
+                rows=job.total_rows,
+                bytes=size,
+                duration_ms=round(1000 * (now - (job.started_at or job.created_at)).total_seconds()),
+            ),
+        )
+        self._publish_transition(job)
         if job.checkpoint.sort_runs:
             self.runs.delete_all(f"{self.settings.sort_runs_prefix}/{job.blob_name}/")
 
@@ -395,6 +470,7 @@ class ExportService:
                 job.job_id,
                 message.seq,
                 job.checkpoint.seq,
+                extra=_log_fields(job, step=message.seq),
             )
             return
         idle = (self.clock.now() - job.updated_at).total_seconds()
@@ -409,7 +485,12 @@ class ExportService:
             job = self.jobs.replace(job)
         except ConcurrencyConflict:
             return
-        log.warning("export %s re-driven from step %s", job.job_id, job.checkpoint.seq)
+        log.warning(
+            "export %s re-driven from step %s",
+            job.job_id,
+            job.checkpoint.seq,
+            extra=_log_fields(job, step=job.checkpoint.seq),
+        )
         self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=job.checkpoint.seq))
 
     def _save_and_continue(self, job: ExportJob) -> None:
@@ -449,11 +530,13 @@ class ExportService:
             current.completed_at = now
             current.updated_at = now
             current.expires_at = now + timedelta(days=self.settings.expiry_days)
+            current.event_pending = True
             try:
-                self.jobs.replace(current)
+                current = self.jobs.replace(current)
             except ConcurrencyConflict:
                 continue
-            log.warning("export %s failed: %s", job.job_id, message)
+            log.warning("export %s failed: %s", job.job_id, message, extra=_log_fields(current))
+            self._publish_transition(current)
             return
 
     def reject_work_message(self, body: bytes, reason: str, *, attempt: int) -> None:
@@ -521,11 +604,15 @@ class ExportService:
             and job.expires_at > self.clock.now()
         )
 
-    def _link(self, job: ExportJob) -> str:
+    def _link(self, job: ExportJob, principal: Principal, client: str | None, *, via: str) -> str:
         assert job.expires_at is not None
         # Never valid past the file's expiry, so clean-up can never leave a live link to a deleted blob.
         valid_for = min(timedelta(minutes=self.settings.download_link_minutes), job.expires_at - self.clock.now())
-        return self.signer.sign(job.blob_name, file_name=job.file_name, valid_for=valid_for)
+        url = self.signer.sign(job.blob_name, file_name=job.file_name, valid_for=valid_for)
+        # Storage cannot tell us about the download itself: issuing the link is what the audit can see.
+        self._record(job, "downloaded", actor_id=principal.user_id, actor_name=principal.name, client=client,
+                     detail=f"download link issued ({via})")
+        return url
 
     def _claim_idempotency_key(
         self, principal: Principal, key: str, request: CreateExportRequest, job_id: str
@@ -548,6 +635,11 @@ class ExportService:
         needed = IMPORT_EXPORT_TICKETS if dataset is Dataset.TICKETS else ACCESS_REPORTS
         if not principal.has(needed):
             raise Forbidden(f"Exporting {dataset.value} needs the {needed} permission.")
+
+
+def _log_fields(job: ExportJob, **fields: object) -> dict[str, object]:
+    """The `extra` of a log line about a job (shared/logging_json.py writes it as JSON fields)."""
+    return {"job_id": job.job_id, "organization_id": job.organization_id, "status": job.status, **fields}
 
 
 def _plausible_job_id(job_id: str) -> bool:

@@ -14,3 +14,4 @@ def clean_up_exports(timer: func.TimerRequest) -> None:
     service = export_service()
     service.clean_up()
     service.redrive_stalled()
+    service.republish_pending()

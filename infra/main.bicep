@@ -1,30 +1,35 @@
-// The export service in Azure: a Linux Python 3.11 Function App (Flex Consumption) with a system-assigned
-// managed identity, its storage account (private containers, HTTPS and TLS 1.2 only, no shared keys), the
-// identity's data roles on that account, and App Service Authentication in front of every route.
+// The export service in Azure, in one resource group: a Linux Python 3.11 Function App on the Flex
+// Consumption plan with a system-assigned managed identity, its storage account (private containers, HTTPS
+// and TLS 1.2 only, no shared keys, a lifecycle backstop for expired files), Application Insights on a Log
+// Analytics workspace, the identity's least data roles, and App Service Authentication on every route.
 //
-// Not compiled here (no az / bicep CLI on the build machine): see README.md in this folder.
+// `azd up` deploys it (azure.yaml at the repository root). Not compiled here (no az / bicep CLI on the build
+// machine): tests/unit/test_infra.py parses it and checks the settings, and `make lint` runs checkov.
 
-targetScope = 'resourceGroup'
+targetScope = 'subscription'
+
+@description('azd environment name; names the resource group and seeds the resource names.')
+@minLength(1)
+@maxLength(40)
+param environmentName string
 
 @description('Azure region; Flex Consumption must be offered there.')
-param location string = resourceGroup().location
+param location string
 
-@description('Function App name (global DNS name: <name>.azurewebsites.net).')
-@minLength(2)
+@description('Function App name (global DNS name: <name>.azurewebsites.net). Default: derived from the environment.')
 @maxLength(60)
-param appName string
+param appName string = ''
 
 @description('Client (application) id of the Microsoft Entra app registration that issues the callers\' tokens.')
+@minLength(36)
+@maxLength(36)
 param authClientId string
 
 @description('Tenant of that app registration.')
 param authTenantId string = tenant().tenantId
 
 @description('Audiences a token may carry; by default the app registration\'s Application ID URI and client id.')
-param allowedAudiences array = [
-  'api://${authClientId}'
-  authClientId
-]
+param allowedAudiences array = []
 
 @description('NCRONTAB (seconds first) of the clean-up timer.')
 param cleanupSchedule string = '0 0 * * * *'
@@ -34,221 +39,114 @@ param cleanupSchedule string = '0 0 * * * *'
 @maxValue(60)
 param downloadLinkMinutes int = 15
 
-@description('Export files older than this many days are deleted by a lifecycle rule as a backstop to the timer.')
-param lifecycleDeleteAfterDays int = 8
+@description('Days an export file stays downloadable after the job ends (EXPORTS_EXPIRY_DAYS).')
+@minValue(1)
+@maxValue(365)
+param expiryDays int = 7
 
-var storageName = 'stexp${uniqueString(resourceGroup().id, appName)}'
-var exportsContainerName = 'exports'
-var packageContainerName = 'app-package'
+@description('The lifecycle rule deletes export files this many days after their expiry, behind the clean-up timer.')
+@minValue(1)
+@maxValue(30)
+param lifecycleGraceDays int = 3
 
-// Built-in role definition ids.
-var storageRoles = {
-  // The host storage (AzureWebJobsStorage) and the export files. Owner, as the Functions docs ask for an
-  // identity-based AzureWebJobsStorage (blob leases for the timer's singleton lock, the deployment package).
-  blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  // Issues the user delegation key the download links are signed with (generateUserDelegationKey).
-  blobDelegator: 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
-  // export-requests / export-work queues and their poison queues.
-  queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
-  // Job records, idempotency keys, tags, and the source tables.
-  tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+@description('Storage replication.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+])
+param storageSku string = 'Standard_LRS'
+
+@description('Most instances the plan may scale out to (Flex Consumption takes 40 to 1000).')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+var tags = {
+  'azd-env-name': environmentName
+}
+var token = toLower(uniqueString(subscription().id, environmentName, location))
+var functionAppName = empty(appName) ? 'func-exports-${token}' : appName
+var audiences = empty(allowedAudiences) ? [
+  'api://${authClientId}'
+  authClientId
+] : allowedAudiences
+
+// Settings the app reads (shared/settings.py); the storage and telemetry ones are set by the module.
+var exportSettings = {
+  EXPORTS_CLEANUP_SCHEDULE: cleanupSchedule
+  EXPORTS_DOWNLOAD_LINK_MINUTES: string(downloadLinkMinutes)
+  EXPORTS_EXPIRY_DAYS: string(expiryDays)
+  EXPORTS_EXPORTS_CONTAINER: 'exports'
 }
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  name: storageName
+resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
   location: location
-  kind: 'StorageV2'
-  sku: {
-    name: 'Standard_LRS'
-  }
-  properties: {
-    minimumTlsVersion: 'TLS1_2'
-    supportsHttpsTrafficOnly: true
-    allowBlobPublicAccess: false
-    // Only Microsoft Entra identities: no account key, no account SAS. Download links are user delegation SAS.
-    allowSharedKeyAccess: false
-    defaultToOAuthAuthentication: true
-    accessTier: 'Hot'
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: group
+  params: {
+    location: location
+    workspaceName: 'log-${token}'
+    appInsightsName: 'appi-${token}'
+    tags: tags
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
-  parent: storage
-  name: 'default'
-}
-
-resource exportsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: exportsContainerName
-  properties: {
-    publicAccess: 'None'
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: group
+  params: {
+    location: location
+    name: 'st${token}'
+    skuName: storageSku
+    exportsContainerName: 'exports'
+    deleteExportsAfterDays: expiryDays + lifecycleGraceDays
+    tags: tags
   }
 }
 
-resource packageContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: packageContainerName
-  properties: {
-    publicAccess: 'None'
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: group
+  params: {
+    location: location
+    appName: functionAppName
+    planName: 'plan-${token}'
+    storageAccountName: storage.outputs.name
+    packageContainerUrl: storage.outputs.packageContainerUrl
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    authClientId: authClientId
+    authTenantId: authTenantId
+    allowedAudiences: audiences
+    maximumInstanceCount: maximumInstanceCount
+    exportSettings: exportSettings
+    // azd finds the app to deploy the 'api' service of azure.yaml to by this tag.
+    tags: union(tags, {
+      'azd-service-name': 'api'
+    })
   }
 }
 
-resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
-  parent: storage
-  name: 'default'
-  properties: {
-    policy: {
-      rules: [
-        {
-          name: 'delete-old-export-files'
-          enabled: true
-          type: 'Lifecycle'
-          definition: {
-            filters: {
-              blobTypes: [
-                'blockBlob'
-              ]
-              prefixMatch: [
-                '${exportsContainerName}/'
-              ]
-            }
-            actions: {
-              baseBlob: {
-                delete: {
-                  daysAfterModificationGreaterThan: lifecycleDeleteAfterDays
-                }
-              }
-            }
-          }
-        }
-      ]
-    }
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: group
+  params: {
+    storageAccountName: storage.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    principalId: functionApp.outputs.principalId
   }
 }
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  name: '${appName}-plan'
-  location: location
-  kind: 'functionapp'
-  sku: {
-    tier: 'FlexConsumption'
-    name: 'FC1'
-  }
-  properties: {
-    reserved: true // Linux
-  }
-}
-
-resource app 'Microsoft.Web/sites@2024-04-01' = {
-  name: appName
-  location: location
-  kind: 'functionapp,linux'
-  identity: {
-    type: 'SystemAssigned'
-  }
-  properties: {
-    serverFarmId: plan.id
-    httpsOnly: true
-    functionAppConfig: {
-      deployment: {
-        storage: {
-          type: 'blobContainer'
-          value: '${storage.properties.primaryEndpoints.blob}${packageContainerName}'
-          authentication: {
-            type: 'SystemAssignedIdentity'
-          }
-        }
-      }
-      scaleAndConcurrency: {
-        maximumInstanceCount: 40
-        instanceMemoryMB: 2048
-      }
-      runtime: {
-        name: 'python'
-        version: '3.11'
-      }
-    }
-    siteConfig: {
-      minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-      appSettings: [
-        // Identity-based host storage: the account name only, no connection string, no key.
-        {
-          name: 'AzureWebJobsStorage__accountName'
-          value: storage.name
-        }
-        {
-          name: 'EXPORTS_CLEANUP_SCHEDULE'
-          value: cleanupSchedule
-        }
-        {
-          name: 'EXPORTS_DOWNLOAD_LINK_MINUTES'
-          value: string(downloadLinkMinutes)
-        }
-        {
-          name: 'EXPORTS_EXPORTS_CONTAINER'
-          value: exportsContainerName
-        }
-      ]
-    }
-  }
-}
-
-resource roleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for role in items(storageRoles): {
-    name: guid(storage.id, app.id, role.value)
-    scope: storage
-    properties: {
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.value)
-      principalId: app.identity.principalId
-      principalType: 'ServicePrincipal'
-    }
-  }
-]
-
-// App Service Authentication: X-MS-CLIENT-PRINCIPAL is trustworthy only because the platform validates the
-// token and sets the header itself (it drops any copy a client sends). Every route needs a signed-in caller,
-// except the health probe and the API contract.
-resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
-  parent: app
-  name: 'authsettingsV2'
-  properties: {
-    platform: {
-      enabled: true
-    }
-    globalValidation: {
-      requireAuthentication: true
-      unauthenticatedClientAction: 'Return401'
-      excludedPaths: [
-        '/api/health'
-        '/api/openapi.json'
-      ]
-    }
-    httpSettings: {
-      requireHttps: true
-    }
-    identityProviders: {
-      azureActiveDirectory: {
-        enabled: true
-        registration: {
-          clientId: authClientId
-          openIdIssuer: '${environment().authentication.loginEndpoint}${authTenantId}/v2.0'
-        }
-        validation: {
-          allowedAudiences: allowedAudiences
-        }
-      }
-    }
-    login: {
-      tokenStore: {
-        enabled: false
-      }
-    }
-  }
-}
-
-output functionAppName string = app.name
-output apiBaseUrl string = 'https://${app.properties.defaultHostName}/api'
-output storageAccountName string = storage.name
-output principalId string = app.identity.principalId
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = group.name
+output FUNCTION_APP_NAME string = functionApp.outputs.name
+output API_BASE_URL string = 'https://${functionApp.outputs.defaultHostName}/api'
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
+output FUNCTION_APP_PRINCIPAL_ID string = functionApp.outputs.principalId

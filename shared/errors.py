@@ -61,6 +61,15 @@ class ValidationFailed(RequestError):
     title = "Validation failed"
 
 
+class TooManyRequests(RequestError):
+    status = 429
+    title = "Too Many Requests"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ConcurrencyConflict(ExportServiceError):
     """An ETag did not match: someone else changed the record first."""
 

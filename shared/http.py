@@ -11,7 +11,7 @@ import azure.functions as func
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from shared.errors import MalformedRequest, PayloadTooLarge, RequestError, ValidationFailed
+from shared.errors import MalformedRequest, PayloadTooLarge, RequestError, TooManyRequests, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,10 @@ def handles_errors(
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         try:
             return handler(req)
+        except TooManyRequests as error:
+            response = problem(error.status, error.title, error.detail)
+            response.headers["Retry-After"] = str(error.retry_after_seconds)
+            return response
         except RequestError as error:
             return problem(error.status, error.title, error.detail, errors=error.errors)
         except Exception:
@@ -105,3 +109,20 @@ def _summary(error: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"])
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{where + ': ' if where else ''}{first['msg']}{more}"
+
+
+def client_address(req: func.HttpRequest) -> str | None:
+    """The caller's address as the front end saw it: the last X-Forwarded-For entry, without its port.
+
+    App Service's front end appends the address it accepted the connection from, so the last entry is
+    the one a client cannot forge; earlier entries are whatever the client sent.
+    """
+    forwarded = next((value for key, value in req.headers.items() if key.lower() == "x-forwarded-for"), "")
+    last = forwarded.rsplit(",", 1)[-1].strip()[:100]
+    if not last:
+        return None
+    if last.startswith("["):  # [v6]:port
+        return last[1:].split("]", 1)[0] or None
+    if last.count(":") == 1:  # v4:port
+        return last.split(":", 1)[0] or None
+    return last

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Queue names are fixed: the trigger bindings name them when function_app.py is indexed.
 REQUEST_QUEUE = "export-requests"
 WORK_QUEUE = "export-work"
+# Lifecycle (issue 8): completion events for other systems, and webhook deliveries with their retries.
+EVENTS_QUEUE = "export-events"
+NOTIFICATIONS_QUEUE = "export-notifications"
 
 
 class Settings(BaseSettings):
@@ -31,6 +35,16 @@ class Settings(BaseSettings):
     storage_blob_uri: str | None = Field(default=None, validation_alias="AzureWebJobsStorage__blobServiceUri")
     storage_queue_uri: str | None = Field(default=None, validation_alias="AzureWebJobsStorage__queueServiceUri")
     storage_table_uri: str | None = Field(default=None, validation_alias="AzureWebJobsStorage__tableServiceUri")
+    # A user-assigned identity is named by its client id, as the host's identity-based connection takes it.
+    storage_client_id: str | None = Field(default=None, validation_alias="AzureWebJobsStorage__clientId")
+    # Telemetry (issue 9): the app's OpenTelemetry export is on only when the connection string is set (the
+    # same settings the Functions host reads); "Authorization=AAD" sends with the managed identity's token.
+    applicationinsights_connection_string: SecretStr | None = Field(
+        default=None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
+    )
+    applicationinsights_authentication_string: str | None = Field(
+        default=None, validation_alias="APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
+    )
 
     jobs_table: str = "exportjobs"
     idempotency_table: str = "exportidempotency"
@@ -61,6 +75,28 @@ class Settings(BaseSettings):
     expiry_days: float = Field(default=7.0, gt=0, le=365)
     retry_after_seconds: int = Field(default=2, ge=1, le=60)
     list_page_size: int = Field(default=20, ge=1, le=100)
+
+    # Lifecycle (issue 8). "local" allows http and loopback callback URLs so a test receiver on
+    # 127.0.0.1 works; "azure" (the default, so a forgotten setting fails safe) allows only https URLs
+    # whose host resolves to public addresses.
+    environment: Literal["local", "azure"] = "azure"
+    audit_table: str = "exportaudit"
+    limits_table: str = "exportlimits"
+    max_running_per_org: int = Field(default=2, ge=1, le=100)
+    daily_quota_per_org: int = Field(default=100, ge=1, le=100_000)
+    # A job over the running cap stays queued and looks again after this long.
+    cap_wait_seconds: float = Field(default=15.0, gt=0, le=600)
+    # Per-organization webhook secrets as a JSON object {"org id": "secret"}; organizations not named
+    # get HMAC-SHA256(master key, org id) when a master key is set (given to them out of band).
+    webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    webhook_master_key: SecretStr | None = None
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Deliveries back off exponentially from this delay and give up after the window or the attempts.
+    webhook_backoff_seconds: float = Field(default=30.0, gt=0, le=3600)
+    webhook_retry_window_seconds: float = Field(default=6 * 3600.0, gt=0, le=7 * 24 * 3600)
+    webhook_max_attempts: int = Field(default=10, ge=1, le=30)
+    # A final job whose event was not published (a crash in between) is re-published after this long.
+    event_republish_after_seconds: float = Field(default=60.0, ge=0)
 
     @model_validator(mode="after")
     def _storage_is_configured(self) -> Settings:

@@ -22,6 +22,12 @@ HOST_ENV = {
     "EXPORTS_ROWS_PER_BATCH": "1000",
     "EXPORTS_CHUNK_ROWS": "100",
     "EXPORTS_REDRIVE_AFTER_SECONDS": "30",
+    # Lifecycle (issue 8): callbacks to a receiver on 127.0.0.1, per-organization secrets derived from a
+    # test key (tests.support.webhooks derives the same), and short waits so retries show within a test.
+    "EXPORTS_ENVIRONMENT": "local",
+    "EXPORTS_WEBHOOK_MASTER_KEY": "test-webhook-master-key",
+    "EXPORTS_WEBHOOK_BACKOFF_SECONDS": "1",
+    "EXPORTS_CAP_WAIT_SECONDS": "1",
 }
 
 

@@ -14,7 +14,7 @@ from azure.storage.blob import ExponentialRetry as BlobExponentialRetry
 from azure.storage.queue import ExponentialRetry as QueueExponentialRetry
 from azure.storage.queue import QueueServiceClient
 
-from shared.settings import REQUEST_QUEUE, WORK_QUEUE, Settings
+from shared.settings import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, REQUEST_QUEUE, WORK_QUEUE, Settings
 
 # Exponential backoff on timeouts, 408/429/5xx and dropped connections; the SDK policies honour
 # Retry-After. Worker-level retries (the queue's re-delivery) sit on top of these.
@@ -50,7 +50,8 @@ class StorageClients:
     def _credential(self) -> TokenCredential:
         from azure.identity import DefaultAzureCredential
 
-        return DefaultAzureCredential()
+        # With a user-assigned identity the host is told its client id; DefaultAzureCredential must be told too.
+        return DefaultAzureCredential(managed_identity_client_id=self.settings.storage_client_id)
 
     def _endpoint(self, service: str) -> str:
         explicit = {"blob": self.settings.storage_blob_uri, "queue": self.settings.storage_queue_uri,
@@ -94,9 +95,19 @@ class StorageClients:
             s.case_records_table,
             s.tickets_table,
             s.tags_table,
+            s.audit_table,
+            s.limits_table,
         ):
             self.tables.create_table_if_not_exists(table)
-        for queue in (REQUEST_QUEUE, WORK_QUEUE, f"{REQUEST_QUEUE}-poison", f"{WORK_QUEUE}-poison"):
+        for queue in (
+            REQUEST_QUEUE,
+            WORK_QUEUE,
+            f"{REQUEST_QUEUE}-poison",
+            f"{WORK_QUEUE}-poison",
+            EVENTS_QUEUE,
+            NOTIFICATIONS_QUEUE,
+            f"{NOTIFICATIONS_QUEUE}-poison",
+        ):
             with contextlib.suppress(ResourceExistsError):
                 self.queues.create_queue(queue)
         with contextlib.suppress(ResourceExistsError):

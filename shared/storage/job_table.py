@@ -14,7 +14,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
 from pydantic import BaseModel, ConfigDict, Field
 
-from exports.models import Checkpoint, ColumnSpec, CreateExportRequest, ExportJob, JobStatus
+from exports.models import Checkpoint, ColumnSpec, CreateExportRequest, DeliveryAttempt, ExportJob, JobStatus
 from exports.ports import IdempotencyRecord, JobListing
 from shared.errors import ConcurrencyConflict, Conflict, MalformedRequest
 
@@ -53,17 +53,27 @@ class JobEntity(BaseModel):
     cleaned_up_at: datetime | None = Field(default=None, alias="CleanedUpAt")
     source: str = Field(default="http", alias="Source")
     checkpoint: str = Field(alias="CheckpointJson")
+    reply_queue: str | None = Field(default=None, alias="ReplyQueue")
+    event_pending: bool = Field(default=False, alias="EventPending")
+    deliveries: str | None = Field(default=None, alias="DeliveriesJson")
+    deleted_at: datetime | None = Field(default=None, alias="DeletedAt")
+    deleted_by_id: str | None = Field(default=None, alias="DeletedById")
 
     @classmethod
     def of(cls, job: ExportJob) -> JobEntity:
         return cls.model_validate(
             {
-                **job.model_dump(exclude={"request", "columns", "error_details", "checkpoint", "etag"}),
+                **job.model_dump(exclude={"request", "columns", "error_details", "checkpoint", "etag", "deliveries"}),
                 # Only what the caller sent: cross-field checks look at which fields were given.
                 "request": job.request.model_dump_json(by_alias=True, exclude_unset=True),
                 "columns": orjson.dumps([col.model_dump(by_alias=True) for col in job.columns]).decode(),
                 "error_details": orjson.dumps(job.error_details).decode() if job.error_details is not None else None,
                 "checkpoint": job.checkpoint.model_dump_json(),
+                "deliveries": (
+                    orjson.dumps([d.model_dump(mode="json", by_alias=True) for d in job.deliveries]).decode()
+                    if job.deliveries
+                    else None
+                ),
             }
         )
 
@@ -74,13 +84,14 @@ class JobEntity(BaseModel):
         return entity
 
     def to_job(self, etag: str | None) -> ExportJob:
-        data = self.model_dump(exclude={"request", "columns", "error_details", "checkpoint"})
+        data = self.model_dump(exclude={"request", "columns", "error_details", "checkpoint", "deliveries"})
         return ExportJob(
             **data,
             request=CreateExportRequest.model_validate_json(self.request),
             columns=[ColumnSpec.model_validate(col) for col in orjson.loads(self.columns)],
             error_details=orjson.loads(self.error_details) if self.error_details else None,
             checkpoint=Checkpoint.model_validate_json(self.checkpoint),
+            deliveries=[DeliveryAttempt.model_validate(d) for d in orjson.loads(self.deliveries or "[]")],
             etag=etag,
         )
 
@@ -164,6 +175,11 @@ class TableJobStore:
 
     def list_stalled(self, updated_before: datetime) -> Iterator[ExportJob]:
         query = "UpdatedAt lt @before and (Status eq 'queued' or Status eq 'running')"
+        for entity in self._table.query_entities(query, parameters={"before": updated_before}):
+            yield _from_entity(entity)
+
+    def list_pending_events(self, updated_before: datetime) -> Iterator[ExportJob]:
+        query = "EventPending eq true and UpdatedAt lt @before"
         for entity in self._table.query_entities(query, parameters={"before": updated_before}):
             yield _from_entity(entity)
 

@@ -114,6 +114,9 @@ def probes(a: OrgA) -> list[Probe]:
             frozenset({404}),
             echoes=(a.job_ids[1],),
         ),
+        Probe("GET", "exports/{jobId}/audit", f"/exports/{job}/audit", frozenset({403, 404}), echoes=(job,)),
+        # Deleting A's job must be a 404; test_a_still_has_everything_after_b_tried checks it still downloads.
+        Probe("DELETE", "exports/{jobId}", f"/exports/{job}", frozenset({404}), echoes=(job,)),
         Probe("GET", "exports", "/exports", frozenset({200})),
         Probe("GET", "exports", "/exports", own_or_forbidden, params={"all": "true"}),
         Probe(
@@ -162,6 +165,9 @@ def probes(a: OrgA) -> list[Probe]:
             frozenset({201, 403}),
             body={**tag_body(TAG_SLOT + 1, f"c_{uuid.uuid4().hex[:12]}"), "sourceFieldPath": "customFields.other"},
         ),
+        # The exports page (issue 10) is static: the same bytes for everyone, nothing of A in them.
+        Probe("GET", "page", "/page", frozenset({200})),
+        Probe("GET", "page/{asset}", "/page/app.js", frozenset({200})),
         Probe("GET", "health", "/health", frozenset({200})),
         Probe("GET", "openapi.json", "/openapi.json", frozenset({200})),
     ]

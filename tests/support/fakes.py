@@ -79,6 +79,11 @@ class FakeJobStore:
             if job.updated_at < updated_before and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
                 yield job.model_copy(deep=True)
 
+    def list_pending_events(self, updated_before: datetime) -> Iterator[ExportJob]:
+        for job in list(self.jobs.values()):
+            if job.event_pending and job.updated_at < updated_before:
+                yield job.model_copy(deep=True)
+
 
 @dataclass
 class FakeIdempotencyStore:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from tests.support.fakes import (
     FakeTagStore,
     FakeWorkQueue,
 )
+from tests.support.lifecycle_fakes import FakeAuditLog, FakeEventQueues, FakeLimitStore, FakeWebhookSender
 from tools.synthetic_cases import synthetic_case_records, synthetic_cases
 from tools.synthetic_tickets import synthetic_tickets
 
@@ -39,6 +40,10 @@ class World:
     clock: FixedClock
     tags: FakeTagStore
     runs: FakeRunStore
+    events: FakeEventQueues = field(default_factory=FakeEventQueues)
+    audit: FakeAuditLog = field(default_factory=FakeAuditLog)
+    limits: FakeLimitStore = field(default_factory=FakeLimitStore)
+    webhooks: FakeWebhookSender = field(default_factory=FakeWebhookSender)
 
     def load_cases(self, organization_id: str, count: int, **kwargs: Any) -> list[dict[str, Any]]:
         entities = list(synthetic_cases(organization_id, count, **kwargs))
@@ -92,6 +97,10 @@ def make_world(**overrides: Any) -> World:
         signer=world.signer,
         tags=world.tags,
         runs=world.runs,
+        events=world.events,
+        audit=world.audit,
+        limits=world.limits,
+        webhooks=world.webhooks,
         clock=clock,
         monotonic=lambda: 0.0,
     )

@@ -1,0 +1,435 @@
+"""`python -m exports`: the export API from a terminal (request, watch, download, list, cancel, tags).
+
+Every command but `load-demo` talks only to the public HTTP API, exactly as the exports page does. The
+identity is the X-MS-CLIENT-PRINCIPAL header the local host passes through (`--org/--user/--roles`, or a
+ready-made `--principal`); Azure sets that header itself from App Service Authentication.
+
+Exit codes: 0 done; 1 the export failed or was cancelled; 2 bad usage; 3 the API refused the request (4xx,
+its problem detail is printed); 4 the API cannot be reached (bad URL, nothing listening, timeout); 5 the API
+failed (5xx).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+import requests
+
+from shared.auth import encode_principal
+
+DEFAULT_URL = "http://127.0.0.1:7071/api"
+DEMO_ROLES = "access_reports,import_export_tickets,manage_system_settings"
+FINAL = {"completed", "failed", "cancelled"}
+EXIT_JOB_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_SERVER = 1, 2, 3, 4, 5
+TIMEOUT_SECONDS = 30
+BAR_WIDTH = 30
+
+
+class CliError(Exception):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Client:
+    """The HTTP API with one identity; turns every failure into a CliError with a readable message."""
+
+    def __init__(self, base_url: str, principal: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["X-MS-CLIENT-PRINCIPAL"] = principal
+        self.session.headers["Accept"] = "application/json"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        try:
+            response = self.session.request(method, url, timeout=TIMEOUT_SECONDS, allow_redirects=False, **kwargs)
+        except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL):
+            raise CliError(f"{self.base_url} is not a valid http(s) URL for --url", EXIT_UNREACHABLE) from None
+        except requests.exceptions.Timeout:
+            raise CliError(f"the export API at {self.base_url} did not answer in time", EXIT_UNREACHABLE) from None
+        except requests.exceptions.ConnectionError:
+            raise CliError(
+                f"cannot reach the export API at {self.base_url} (is the local host running? see --url)",
+                EXIT_UNREACHABLE,
+            ) from None
+        if response.status_code >= 400:
+            raise CliError(_problem_text(response), EXIT_SERVER if response.status_code >= 500 else EXIT_REFUSED)
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.call(method, path, **kwargs)
+        if response.status_code == 204:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise CliError(f"{self.base_url} answered something that is not the export API", EXIT_UNREACHABLE) from None
+
+
+def _problem_text(response: requests.Response) -> str:
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = None
+    if isinstance(problem, dict) and problem.get("detail"):
+        text = f"{response.status_code} {problem.get('title') or response.reason}: {problem['detail']}"
+        for error in problem.get("errors") or []:
+            text += f"\n  {error.get('field')}: {error.get('message')}"
+        return text
+    return f"{response.status_code} {response.reason} from {response.url}"
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+
+def cmd_request(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    body = json.loads(args.body) if args.body else _request_body(args)
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
+    job = client.json("POST", "exports", json=body, headers=headers)
+    print(job["jobId"], file=out)
+    if not (args.wait or args.output):
+        return 0
+    code = watch(client, job["jobId"], err, interval=args.interval, timeout=args.timeout)
+    if code == 0 and args.output:
+        print(download(client, job["jobId"], args.output), file=out)
+    return code
+
+
+def _request_body(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {"dataset": args.dataset, "format": args.format}
+    if args.compression:
+        body["compression"] = args.compression
+    if args.columns:
+        body["columns"] = [name.strip() for name in args.columns.split(",") if name.strip()]
+    if args.dataset == "cases":
+        body["exportType"] = args.type
+        if args.max_investigations is not None:
+            body["maxInvestigations"] = args.max_investigations
+        if args.no_investigations:
+            body["includeInvestigations"] = False
+        if args.no_tagged_fields:
+            body["includeTaggedFields"] = False
+        if args.overflow:
+            body["includeOverflow"] = True
+        if args.status:
+            body["statuses"] = args.status
+        if args.created_from or args.created_to:
+            body["dateRange"] = {"start": args.created_from or "1900-01-01", "end": args.created_to or "9999-12-31"}
+    else:
+        if args.search:
+            body["searchTerm"] = args.search
+        if args.sort:
+            field, _, direction = args.sort.partition(":")
+            body["sortField"], body["sortDirection"] = field, direction or "asc"
+        body["filters"] = [_view_filter(text) for text in args.filter or []]
+    return body
+
+
+def _view_filter(text: str) -> dict[str, str]:
+    field, _, rest = text.partition(":")
+    operator, has_value, value = rest.partition(":")
+    if not field or not operator:
+        raise CliError(f"--filter {text!r} is not FIELD:OPERATOR[:VALUE]", EXIT_USAGE)
+    return {"field": field, "operator": operator, **({"value": value} if has_value else {})}
+
+
+def cmd_watch(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return watch(client, args.job_id, err, interval=args.interval, timeout=args.timeout)
+
+
+def watch(client: Client, job_id: str, err: TextIO, *, interval: float, timeout: float) -> int:
+    """Polls the job, drawing a progress bar on stderr, until it ends; the exit code says how it ended."""
+    deadline = time.monotonic() + timeout
+    bar = ProgressBar(err)
+    while True:
+        job = client.json("GET", f"exports/{job_id}")
+        bar.show(job)
+        if job["status"] in FINAL:
+            bar.close()
+            break
+        if time.monotonic() > deadline:
+            bar.close()
+            raise CliError(f"export {job_id} is still {job['status']} after {timeout:g} s", EXIT_JOB_FAILED)
+        time.sleep(interval)
+    if job["status"] == "completed":
+        size = job.get("fileSizeBytes")
+        print(f"export {job_id} completed: {job['fileName']}, {job['processedRows']} rows, {size} bytes", file=err)
+        return 0
+    if job["status"] == "failed":
+        print(f"export {job_id} failed: {job.get('errorMessage') or 'no reason given'}", file=err)
+    else:
+        print(f"export {job_id} was cancelled", file=err)
+    return EXIT_JOB_FAILED
+
+
+class ProgressBar:
+    """A one-line bar redrawn in place on a terminal; a new line per change when the output is a file or pipe."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.last = ""
+
+    def show(self, job: dict[str, Any]) -> None:
+        percent = 100 if job["status"] == "completed" else int(job.get("progress") or 0)
+        filled = BAR_WIDTH * percent // 100
+        total = job.get("totalRows")
+        rows = f"{job['processedRows']}/{total}" if total is not None else str(job["processedRows"])
+        stage = job.get("stage") or job["status"]
+        line = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {percent:3d} % {stage:<10} {rows} rows"
+        if line == self.last:
+            return
+        self.last = line
+        if self.live:
+            self.stream.write("\r" + line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live and self.last:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def cmd_download(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    print(download(client, args.job_id, args.output), file=out)
+    return 0
+
+
+def download(client: Client, job_id: str, output: str | None) -> Path:
+    """Follows the API's redirect to the short-lived file link and saves the file; returns where."""
+    link = client.call("GET", f"exports/{job_id}/download").headers.get("Location")
+    if not link:
+        raise CliError(f"the API gave no download link for export {job_id}", EXIT_SERVER)
+    target = Path(output) if output else Path.cwd()
+    if target.is_dir():
+        target = target / client.json("GET", f"exports/{job_id}")["fileName"]
+    try:
+        # The link carries its own read-only signature: the identity header is not sent to storage.
+        with requests.get(link, stream=True, timeout=TIMEOUT_SECONDS) as response:
+            response.raise_for_status()
+            with target.open("wb") as file:
+                for chunk in response.iter_content(chunk_size=1024 * 1024):
+                    file.write(chunk)
+    except requests.exceptions.RequestException as error:
+        raise CliError(f"downloading export {job_id} failed: {error}", EXIT_UNREACHABLE) from None
+    return target
+
+
+def cmd_list(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    params: dict[str, str] = {"pageSize": str(args.page_size)}
+    if args.status:
+        params["status"] = args.status
+    if args.all:
+        params["all"] = "true"
+    page = client.json("GET", "exports", params=params)
+    if not page["items"]:
+        print("no exports", file=err)
+    for job in page["items"]:
+        progress = f"{job['progress']:3d} %" if job["status"] in ("queued", "running") else "     "
+        print(
+            f"{job['jobId']}  {job['status']:<9} {progress} {job['processedRows']:>8} rows  {job['fileName']}",
+            file=out,
+        )
+    return 0
+
+
+def cmd_cancel(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    job = client.json("POST", f"exports/{args.job_id}/cancel")
+    print(f"export {job['jobId']} is {job['status']}", file=out)
+    return 0
+
+
+def cmd_tags(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.tags_command == "list":
+        tags = {tag["tagSlot"]: tag for tag in client.json("GET", "export-fields/tags")["items"]}
+        for slot in range(1, 21):
+            tag = tags.get(slot)
+            described = (
+                f"{tag['columnName']:<24} {tag['dataType']:<10} {tag['sourceEntityType']} {tag['sourceFieldPath']}"
+                if tag
+                else "(free)"
+            )
+            print(f"{slot:>2}  {described}", file=out)
+    elif args.tags_command == "get":
+        print(json.dumps(client.json("GET", f"export-fields/tags/{args.slot}"), indent=2), file=out)
+    elif args.tags_command == "set":
+        body: dict[str, Any] = {
+            "sourceEntityType": args.entity,
+            "sourceFieldPath": args.path,
+            "tagSlot": args.slot,
+            "columnName": args.column,
+            "displayLabel": args.label,
+            "dataType": args.type,
+        }
+        if args.template:
+            body["templateId"] = args.template
+        if args.pattern:
+            body["formatPattern"] = args.pattern
+        tag = client.json("PUT", f"export-fields/tags/{args.slot}", json=body)
+        print(f"slot {tag['tagSlot']}: {tag['columnName']}", file=out)
+    elif args.tags_command == "delete":
+        client.json("DELETE", f"export-fields/tags/{args.slot}")
+        print(f"slot {args.slot} deleted", file=out)
+    else:
+        preview = client.json("GET", "export-fields/tags/preview", params={"caseId": args.case_id})
+        for value in preview["values"]:
+            raw, typed = json.dumps(value["rawValue"]), json.dumps(value["value"])
+            print(f"{value['tagSlot']:>2}  {value['columnName']:<24} {raw} -> {typed}", file=out)
+    return 0
+
+
+def cmd_load_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    # The one command that is not an API call: the API has no way to write source data, so the demo rows
+    # go straight into Table storage (the local emulator by default), as `make run` loads them.
+    from tools.load_cases import is_empty, load, load_tickets, loader_client
+
+    tables = loader_client(args.connection_string)
+    table = "cases" if args.dataset == "cases" else "tickets"
+    if args.if_empty and not is_empty(tables, table, args.org):
+        print(f"{args.org} already has {table}; nothing loaded", file=err)
+        return 0
+    if args.dataset == "cases":
+        loaded = load(tables, "cases", args.org, args.rows)
+    else:
+        loaded = load_tickets(tables, "tickets", args.org, args.rows)
+    print(f"loaded {loaded} {table} for {args.org}", file=out)
+    return 0
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m exports",
+        description="Request, watch, download and manage exports through the export API.",
+        epilog="Exit codes: 0 done, 1 export failed or cancelled, 2 bad usage, 3 refused by the API (4xx), "
+        "4 API unreachable, 5 API error (5xx).",
+    )
+    parser.add_argument("--url", default=DEFAULT_URL, help=f"the API's base URL (default {DEFAULT_URL})")
+    who = parser.add_argument_group("identity (sent as X-MS-CLIENT-PRINCIPAL; the local host passes it through)")
+    who.add_argument("--org", default="demo-org", help="organization id (default demo-org)")
+    who.add_argument("--user", default="demo-user", help="user object id (default demo-user)")
+    who.add_argument("--name", default="Demo User", help="display name")
+    who.add_argument("--roles", default=DEMO_ROLES, help=f"comma-separated permissions (default {DEMO_ROLES})")
+    who.add_argument("--principal", help="a ready-made base64 X-MS-CLIENT-PRINCIPAL (overrides the four above)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    request = commands.add_parser("request", help="request an export; prints its job id")
+    request.add_argument("--format", required=True, choices=["CSV", "XLSX", "JSON", "JSONL"])
+    request.add_argument("--dataset", default="cases", choices=["cases", "tickets"])
+    request.add_argument(
+        "--type",
+        default="FLAT_FILE",
+        choices=["FLAT_FILE", "CASES_ONLY", "INVESTIGATIONS_ONLY", "DISCLOSURES_ONLY", "CUSTOM"],
+        help="cases: the export type (default FLAT_FILE)",
+    )
+    request.add_argument("--columns", help="comma-separated column names (CUSTOM cases, or tickets)")
+    request.add_argument("--compression", choices=["none", "gzip"])
+    request.add_argument("--max-investigations", type=int, help="cases: investigation column groups (1-10)")
+    request.add_argument("--no-investigations", action="store_true", help="cases: no investigation columns")
+    request.add_argument("--no-tagged-fields", action="store_true", help="cases: no tagged columns")
+    request.add_argument("--overflow", action="store_true", help="cases: add the custom-fields overflow column")
+    request.add_argument("--status", action="append", help="cases: a status to include (repeatable)")
+    request.add_argument("--created-from", help="cases: created on or after (YYYY-MM-DD)")
+    request.add_argument("--created-to", help="cases: created on or before (YYYY-MM-DD)")
+    request.add_argument("--filter", action="append", help="tickets: FIELD:OPERATOR[:VALUE] (repeatable)")
+    request.add_argument("--search", help="tickets: search term")
+    request.add_argument("--sort", help="tickets: FIELD[:asc|desc]")
+    request.add_argument("--body", help="the whole create request as JSON (instead of the options above)")
+    request.add_argument("--idempotency-key", help="a repeat with the same key returns the same job")
+    request.add_argument("--wait", action="store_true", help="watch the export until it ends")
+    request.add_argument("--output", "-o", help="wait, then download the file here (a file or a folder)")
+    _watch_options(request)
+    request.set_defaults(handler=cmd_request)
+
+    watch_parser = commands.add_parser("watch", help="show a progress bar until the export ends")
+    watch_parser.add_argument("job_id")
+    _watch_options(watch_parser)
+    watch_parser.set_defaults(handler=cmd_watch)
+
+    download_parser = commands.add_parser("download", help="download a completed export's file")
+    download_parser.add_argument("job_id")
+    download_parser.add_argument("--output", "-o", help="a file or a folder (default: the current folder)")
+    download_parser.set_defaults(handler=cmd_download)
+
+    list_parser = commands.add_parser("list", help="your exports, newest first")
+    list_parser.add_argument("--status", choices=["queued", "running", "completed", "failed", "cancelled"])
+    list_parser.add_argument("--all", action="store_true", help="the whole organization (manage_system_settings)")
+    list_parser.add_argument("--page-size", type=int, default=20)
+    list_parser.set_defaults(handler=cmd_list)
+
+    cancel = commands.add_parser("cancel", help="cancel a queued or running export")
+    cancel.add_argument("job_id")
+    cancel.set_defaults(handler=cmd_cancel)
+
+    tags = commands.add_parser("tags", help="tagged fields (manage_system_settings)")
+    tag_commands = tags.add_subparsers(dest="tags_command", required=True, metavar="TAGS_COMMAND")
+    tag_commands.add_parser("list", help="the 20 slots")
+    tag_get = tag_commands.add_parser("get", help="one slot's tag as JSON")
+    tag_get.add_argument("slot", type=int)
+    tag_set = tag_commands.add_parser("set", help="create or replace the tag in a slot")
+    tag_set.add_argument("slot", type=int)
+    tag_set.add_argument(
+        "--entity", default="CASE", choices=["CASE", "INVESTIGATION", "DISCLOSURE", "RIU", "INTERVIEW_RESPONSE"]
+    )
+    tag_set.add_argument("--path", required=True, help="customFields.<key> or responses.<question>")
+    tag_set.add_argument("--column", required=True, help="column name (a-z, 0-9, _)")
+    tag_set.add_argument("--label", required=True, help="display label")
+    tag_set.add_argument(
+        "--type", default="TEXT", choices=["TEXT", "NUMBER", "DATE", "BOOLEAN", "CURRENCY", "PERCENTAGE"]
+    )
+    tag_set.add_argument("--template", help="template id the source must match")
+    tag_set.add_argument("--pattern", help="format pattern, e.g. $#,##0.00")
+    tag_delete = tag_commands.add_parser("delete", help="delete the tag in a slot")
+    tag_delete.add_argument("slot", type=int)
+    tag_preview = tag_commands.add_parser("preview", help="every tag's value for one case")
+    tag_preview.add_argument("case_id")
+    tags.set_defaults(handler=cmd_tags)
+
+    demo = commands.add_parser("load-demo", help="load synthetic source rows into Table storage (not via the API)")
+    demo.add_argument("--rows", type=int, default=5000)
+    demo.add_argument("--dataset", default="cases", choices=["cases", "tickets"])
+    demo.add_argument(
+        "--connection-string", default="UseDevelopmentStorage=true", help="storage (default: the local emulator)"
+    )
+    demo.add_argument("--if-empty", action="store_true", help="load only when the organization has no rows yet")
+    demo.set_defaults(handler=None)
+    return parser
+
+
+def _watch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.handler is None:
+            return cmd_load_demo(args, out, err)
+        principal = args.principal or encode_principal(
+            args.org, args.user, args.name, [role.strip() for role in args.roles.split(",") if role.strip()]
+        )
+        handler = args.handler
+        code: int = handler(Client(args.url, principal), args, out, err)
+        return code
+    except CliError as error:
+        print(f"error: {error}", file=err)
+        return error.exit_code
+    except json.JSONDecodeError as error:
+        print(f"error: --body is not JSON: {error}", file=err)
+        return EXIT_USAGE
+
+
+def run() -> NoReturn:
+    sys.exit(main())

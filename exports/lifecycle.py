@@ -1,0 +1,386 @@
+"""Job lifecycle beyond polling (issue 8): completion events and webhooks, delete, limits, audit trail.
+
+A mixin of ExportService, so the worker's batch loop in service.py only calls in at the points where a
+job becomes final (`_publish_transition`) and where a queued job would start (`_take_running_slot`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Literal
+
+from exports.events import (
+    Resolver,
+    backoff_seconds,
+    check_callback_url,
+    event_for,
+    organization_secret,
+    signed_headers,
+)
+from exports.models import (
+    AuditEntry,
+    AuditTrail,
+    CreateExportRequest,
+    DeliveryAttempt,
+    ExportJob,
+    JobStatus,
+    NotificationMessage,
+    WorkMessage,
+)
+from exports.ports import (
+    AuditLog,
+    BlobSink,
+    Clock,
+    EventQueues,
+    JobStore,
+    LimitStore,
+    WebhookSender,
+    WorkQueue,
+)
+from shared.auth import MANAGE_SYSTEM_SETTINGS, Principal
+from shared.errors import BadMessage, ConcurrencyConflict, Conflict, Forbidden, TooManyRequests, ValidationFailed
+from shared.settings import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, REQUEST_QUEUE, WORK_QUEUE, Settings
+
+log = logging.getLogger(__name__)
+
+RUNNING_KEY = "running"
+_RESERVED_QUEUES = frozenset(
+    name + suffix
+    for name in (REQUEST_QUEUE, WORK_QUEUE, EVENTS_QUEUE, NOTIFICATIONS_QUEUE)
+    for suffix in ("", "-poison")
+)
+AuditAction = Literal["requested", "cancelled", "deleted", "downloaded", "completed", "failed"]
+
+
+class LifecycleMixin:
+    settings: Settings
+    jobs: JobStore
+    work: WorkQueue
+    sink: BlobSink
+    events: EventQueues
+    audit: AuditLog
+    limits: LimitStore
+    webhooks: WebhookSender
+    clock: Clock
+    resolve: Resolver
+
+    # Provided by ExportService.
+    _visible_job: Callable[[Principal, str], ExportJob]
+    _discard_files: Callable[[ExportJob], None]
+    cancel: Callable[..., object]
+
+    # ---- intake --------------------------------------------------------------------------------------
+
+    def _check_lifecycle_request(
+        self, principal: Principal, request: CreateExportRequest, reply_queue: str | None
+    ) -> None:
+        if request.callback_url is not None:
+            check_callback_url(request.callback_url, local=self._local, resolve=self.resolve)
+            if self._secret(principal.organization_id) is None:
+                raise ValidationFailed(
+                    "callbackUrl: no webhook secret is configured for your organization; ask an administrator."
+                )
+        if reply_queue is not None and reply_queue in _RESERVED_QUEUES:
+            raise ValidationFailed(f"replyQueue {reply_queue} is one of the export service's own queues.")
+
+    def _take_daily_quota(self, organization_id: str) -> None:
+        """Counts one request against today's quota (UTC), or refuses it with the wait until midnight."""
+        now = self.clock.now().astimezone(UTC)
+        key = f"requests-{now:%Y-%m-%d}"
+        for _ in range(20):
+            record = self.limits.read(organization_id, key)
+            if record.count >= self.settings.daily_quota_per_org:
+                midnight = datetime.combine(now.date() + timedelta(days=1), time.min, tzinfo=UTC)
+                raise TooManyRequests(
+                    f"Your organization has requested {record.count} exports today, the daily limit "
+                    f"({self.settings.daily_quota_per_org}); try again after midnight UTC.",
+                    retry_after_seconds=max(1, int((midnight - now).total_seconds()) + 1),
+                )
+            record.count += 1
+            try:
+                self.limits.write(organization_id, key, record)
+            except ConcurrencyConflict:
+                continue
+            return
+        raise TooManyRequests(
+            "Too many exports are being requested for your organization at this moment; try again.",
+            retry_after_seconds=1,
+        )
+
+    # ---- the running cap -----------------------------------------------------------------------------
+
+    def _take_running_slot(self, job: ExportJob, message: WorkMessage) -> bool:
+        """True if the job may start; otherwise it stays queued and its message comes back later.
+
+        The organization's running jobs live in one ETag-guarded entity, so two workers starting two
+        jobs at once cannot both take the last slot: one of the two writes fails and reads again.
+        """
+        for _ in range(20):
+            record = self.limits.read(job.organization_id, RUNNING_KEY)
+            if job.job_id in record.job_ids:
+                return True
+            if len(record.job_ids) >= self.settings.max_running_per_org:
+                record.job_ids = self._still_running(job.organization_id, record.job_ids)
+            if len(record.job_ids) >= self.settings.max_running_per_org:
+                self._wait_for_slot(job, message)
+                return False
+            record.job_ids.append(job.job_id)
+            try:
+                self.limits.write(job.organization_id, RUNNING_KEY, record)
+            except ConcurrencyConflict:
+                continue
+            return True
+        # Heavy contention: treat it like a full cap rather than fail the job.
+        self._wait_for_slot(job, message)
+        return False
+
+    def _still_running(self, organization_id: str, job_ids: list[str]) -> list[str]:
+        """Drops slots whose jobs ended without releasing them (a crash between the two writes)."""
+        kept = []
+        for job_id in job_ids:
+            holder = self.jobs.get(organization_id, job_id)
+            if holder is not None and (not holder.status.is_final or holder.event_pending):
+                kept.append(job_id)
+        return kept
+
+    def _wait_for_slot(self, job: ExportJob, message: WorkMessage) -> None:
+        # Touching the job keeps the stalled-job timer from counting the wait as a lost message.
+        job.updated_at = self.clock.now()
+        try:
+            self.jobs.replace(job)
+        except ConcurrencyConflict:
+            return  # cancelled or moved meanwhile: whoever changed it carries on
+        self.work.send(message, delay=timedelta(seconds=self.settings.cap_wait_seconds))
+        log.info("export %s waits: %s already runs its maximum of jobs", job.job_id, job.organization_id)
+
+    def _release_running_slot(self, organization_id: str, job_id: str) -> None:
+        for _ in range(20):
+            record = self.limits.read(organization_id, RUNNING_KEY)
+            if job_id not in record.job_ids:
+                return
+            record.job_ids.remove(job_id)
+            try:
+                self.limits.write(organization_id, RUNNING_KEY, record)
+            except ConcurrencyConflict:
+                continue
+            return
+
+    # ---- transitions to completed, failed, cancelled ------------------------------------------------
+
+    def _publish_transition(self, job: ExportJob) -> None:
+        """Runs once a final state with `event_pending` is saved; safe to run again for the same job.
+
+        Order matters: every step is idempotent, and the outbox flag is cleared last, so a crash anywhere
+        leaves the flag set and a duplicate work message or the timer finishes the job's publication.
+        """
+        self._release_running_slot(job.organization_id, job.job_id)
+        if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+            self._record(
+                job,
+                "completed" if job.status is JobStatus.COMPLETED else "failed",
+                actor_id="system",
+                actor_name="export worker",
+                source="worker",
+                at=job.completed_at,
+                key="transition",
+                detail=job.error_message,
+            )
+        event = event_for(job)
+        self.events.publish(event)
+        if job.reply_queue:
+            self.events.publish(event, queue=job.reply_queue)
+        if job.request.callback_url and not job.deliveries:
+            self.events.send_notification(
+                NotificationMessage(
+                    org_id=job.organization_id,
+                    job_id=job.job_id,
+                    event_id=event.id,
+                    attempt=1,
+                    first_attempt_at=self.clock.now(),
+                )
+            )
+        for _ in range(5):
+            job.event_pending = False
+            try:
+                self.jobs.replace(job)
+                return
+            except ConcurrencyConflict:
+                current = self.jobs.get(job.organization_id, job.job_id)
+                if current is None or not current.event_pending:
+                    return
+                job = current
+
+    def republish_pending(self) -> int:
+        """The timer's repair: final jobs whose event a crash left unpublished."""
+        before = self.clock.now() - timedelta(seconds=self.settings.event_republish_after_seconds)
+        count = 0
+        for job in self.jobs.list_pending_events(before):
+            self._publish_transition(job)
+            count += 1
+        if count:
+            log.warning("re-published the events of %s export(s)", count)
+        return count
+
+    # ---- delete and the audit trail -----------------------------------------------------------------
+
+    def delete(self, principal: Principal, job_id: str, *, client: str | None = None) -> None:
+        """Removes the file at once and marks the job deleted; the record stays for the audit trail."""
+        job = self._visible_job(principal, job_id)
+        if job.deleted_at is not None:
+            return
+        if not job.status.is_final:
+            # A Conflict means it finished meanwhile: then the finished job is deleted.
+            with contextlib.suppress(Conflict):
+                self.cancel(principal, job_id, client=client)
+        for _ in range(10):
+            job = self._visible_job(principal, job_id)
+            if job.deleted_at is not None:
+                return
+            self._discard_files(job)
+            now = self.clock.now()
+            job.deleted_at = now
+            job.deleted_by_id = principal.user_id
+            job.is_cleaned_up = True
+            job.cleaned_up_at = job.cleaned_up_at or now
+            job.updated_at = now
+            try:
+                job = self.jobs.replace(job)
+            except ConcurrencyConflict:
+                continue
+            self._record(job, "deleted", actor_id=principal.user_id, actor_name=principal.name, client=client)
+            log.info("export %s deleted by %s", job.job_id, principal.user_id)
+            return
+        raise Conflict(f"Export {job_id} kept changing while it was being deleted; try again.")
+
+    def audit_trail(self, principal: Principal, job_id: str) -> AuditTrail:
+        if not principal.has(MANAGE_SYSTEM_SETTINGS):
+            raise Forbidden("The audit trail needs the manage_system_settings permission.")
+        job = self._visible_job(principal, job_id)
+        return AuditTrail(items=self.audit.list_for_job(job.organization_id, job.job_id))
+
+    def _record(
+        self,
+        job: ExportJob,
+        action: AuditAction,
+        *,
+        actor_id: str,
+        actor_name: str = "",
+        client: str | None = None,
+        source: Literal["http", "queue", "worker"] = "http",
+        at: datetime | None = None,
+        key: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        filters = job.request.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        filters.pop("callbackUrl", None)
+        entry = AuditEntry(
+            job_id=job.job_id,
+            action=action,
+            at=at or self.clock.now(),
+            actor_id=actor_id,
+            actor_name=actor_name,
+            client_address=client,
+            source=source,
+            dataset=job.dataset,
+            export_type=job.export_type,
+            format=job.format,
+            filters=filters,
+            columns=[column.name for column in job.columns],
+            row_count=job.total_rows if job.status is JobStatus.COMPLETED else None,
+            detail=detail,
+        )
+        self.audit.append(job.organization_id, entry, key=key)
+
+    # ---- webhook deliveries -------------------------------------------------------------------------
+
+    def deliver_notification(self, message: NotificationMessage) -> None:
+        """One signed POST of the job's event to its callback URL; a failure schedules the next attempt."""
+        job = self.jobs.get(message.org_id, message.job_id)
+        if job is None:
+            raise BadMessage(f"notification names export {message.job_id}, which does not exist in that organization")
+        url = job.request.callback_url
+        if url is None or not job.status.is_final:
+            return
+        event = event_for(job)
+        finished = any(d.outcome in ("delivered", "gave_up", "refused") for d in job.deliveries)
+        if event.id != message.event_id or finished:
+            return
+        recorded = next((d for d in job.deliveries if d.attempt == message.attempt), None)
+        if recorded is not None:
+            # A re-delivered message whose attempt was recorded: only make sure the next one is on its way.
+            if recorded.outcome == "retrying":
+                self._schedule_next(message, message.attempt)
+            return
+        now = self.clock.now()
+        secret = self._secret(job.organization_id)
+        status_code: int | None = None
+        error: str | None = None
+        try:
+            check_callback_url(url, local=self._local, resolve=self.resolve)
+            if secret is None:
+                raise ValidationFailed("no webhook secret is configured for the organization")
+        except ValidationFailed as refused:
+            self._record_delivery(job, DeliveryAttempt(attempt=message.attempt, at=now, outcome="refused",
+                                                       error=refused.detail))
+            return
+        try:
+            status_code = self.webhooks.post(
+                url, event.body(), signed_headers(secret, event, now=now.timestamp()),
+                timeout=self.settings.webhook_timeout_seconds,
+            )
+        except OSError as failure:
+            error = str(failure) or type(failure).__name__
+        if status_code is not None and 200 <= status_code < 300:
+            self._record_delivery(job, DeliveryAttempt(attempt=message.attempt, at=now, status_code=status_code,
+                                                       outcome="delivered"))
+            return
+        error = error or f"the receiver answered {status_code}"
+        delay = backoff_seconds(message.attempt, self.settings.webhook_backoff_seconds)
+        window_ends = message.first_attempt_at + timedelta(seconds=self.settings.webhook_retry_window_seconds)
+        retry = message.attempt < self.settings.webhook_max_attempts and now + timedelta(seconds=delay) <= window_ends
+        self._record_delivery(
+            job,
+            DeliveryAttempt(attempt=message.attempt, at=now, status_code=status_code,
+                            outcome="retrying" if retry else "gave_up", error=error),
+        )
+        if retry:
+            self._schedule_next(message, message.attempt)
+        else:
+            log.warning("export %s: webhook delivery gave up after %s attempt(s)", job.job_id, message.attempt)
+
+    def _schedule_next(self, message: NotificationMessage, attempt: int) -> None:
+        delay = backoff_seconds(attempt, self.settings.webhook_backoff_seconds)
+        self.events.send_notification(
+            message.model_copy(update={"attempt": attempt + 1}), delay=timedelta(seconds=delay)
+        )
+
+    def _record_delivery(self, job: ExportJob, attempt: DeliveryAttempt) -> None:
+        for _ in range(10):
+            if not any(d.attempt == attempt.attempt for d in job.deliveries):
+                job.deliveries.append(attempt)
+            try:
+                self.jobs.replace(job)
+                return
+            except ConcurrencyConflict:
+                current = self.jobs.get(job.organization_id, job.job_id)
+                if current is None:
+                    return
+                job = current
+        log.warning("export %s: delivery attempt %s could not be recorded", job.job_id, attempt.attempt)
+
+    # ---- helpers -------------------------------------------------------------------------------------
+
+    @property
+    def _local(self) -> bool:
+        return self.settings.environment == "local"
+
+    def _secret(self, organization_id: str) -> str | None:
+        master = self.settings.webhook_master_key
+        return organization_secret(
+            organization_id,
+            {org: secret.get_secret_value() for org, secret in self.settings.webhook_secrets.items()},
+            master.get_secret_value() if master else None,
+        )

@@ -1,0 +1,48 @@
+"""Per-organization limits on Table storage: one small entity per organization and key, ETag-guarded."""
+
+from __future__ import annotations
+
+import orjson
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+from exports.ports import LimitRecord
+from shared.errors import ConcurrencyConflict
+
+
+class TableLimitStore:
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def read(self, organization_id: str, key: str) -> LimitRecord:
+        try:
+            entity = self._table.get_entity(organization_id, key)
+        except ResourceNotFoundError:
+            return LimitRecord(job_ids=[])
+        return LimitRecord(
+            job_ids=list(orjson.loads(entity.get("JobIdsJson") or "[]")),
+            count=int(entity.get("Count") or 0),
+            etag=entity.metadata.get("etag"),
+        )
+
+    def write(self, organization_id: str, key: str, record: LimitRecord) -> None:
+        entity = {
+            "PartitionKey": organization_id,
+            "RowKey": key,
+            "JobIdsJson": orjson.dumps(record.job_ids).decode(),
+            "Count": record.count,
+        }
+        try:
+            if record.etag is None:
+                self._table.create_entity(entity)
+            else:
+                self._table.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=record.etag, match_condition=MatchConditions.IfNotModified
+                )
+        except (ResourceExistsError, ResourceNotFoundError) as error:
+            raise ConcurrencyConflict(f"limit {key} of {organization_id} changed") from error
+        except HttpResponseError as error:
+            if error.status_code == 412:
+                raise ConcurrencyConflict(f"limit {key} of {organization_id} changed") from error
+            raise
