@@ -14,13 +14,17 @@ from exports.ports import BlobSink
 Entity = dict[str, Any]
 
 
-def block_id(batch_index: int, part: int) -> str:
-    """Deterministic, equal-length ids (Blob storage requires one length per blob), in file order."""
-    return base64.b64encode(f"{batch_index:07d}-{part:05d}".encode()).decode("ascii")
+def block_id(batch_index: int, part: int, shard: int | None = None) -> str:
+    """Deterministic, equal-length ids (Blob storage requires one length per blob), in file order.
+
+    A sharded export prefixes every id with its shard, so all ids of its blob are again one length.
+    """
+    name = f"{batch_index:07d}-{part:05d}" if shard is None else f"{shard:04d}-{batch_index:07d}-{part:05d}"
+    return base64.b64encode(name.encode()).decode("ascii")
 
 
-def block_ids(parts_per_batch: Sequence[int]) -> list[str]:
-    return [block_id(batch, part) for batch, count in enumerate(parts_per_batch) for part in range(count)]
+def block_ids(parts_per_batch: Sequence[int], shard: int | None = None) -> list[str]:
+    return [block_id(batch, part, shard) for batch, count in enumerate(parts_per_batch) for part in range(count)]
 
 
 @dataclass
@@ -51,6 +55,9 @@ class ExportBatch:
     chunk_rows: int
     block_size: int
     out_of_time: Callable[[], bool]
+    # A shard other than the last one stops at its key range's end without ending the file.
+    ends_file: bool = True
+    shard: int | None = None
     _buffer: bytearray = field(default_factory=bytearray)
     _result: BatchResult = field(default_factory=BatchResult)
     _uploader: ThreadPoolExecutor | None = None
@@ -92,7 +99,8 @@ class ExportBatch:
         if finished:
             if chunk:
                 self._write(chunk)
-            self._buffer += self.writer.end()
+            if self.ends_file:
+                self._buffer += self.writer.end()
             self._result.finished = True
         self._stage()
         return self._result
@@ -108,7 +116,7 @@ class ExportBatch:
             return
         self._wait_for_upload()
         data = bytes(self._buffer)
-        name = block_id(self.batch_index, self._result.parts)
+        name = block_id(self.batch_index, self._result.parts, self.shard)
         if self._uploader is None:
             self.sink.stage(self.blob_name, name, data)
         else:

@@ -163,8 +163,18 @@ class CreateExportRequest(CamelModel):
 
     @model_validator(mode="after")
     def _fits_dataset(self) -> CreateExportRequest:
-        case_only = {"date_range", "statuses", "categories", "business_units", "locations", "include_investigations",
-                     "max_investigations", "include_tagged_fields", "include_overflow", "export_type"}
+        case_only = {
+            "date_range",
+            "statuses",
+            "categories",
+            "business_units",
+            "locations",
+            "include_investigations",
+            "max_investigations",
+            "include_tagged_fields",
+            "include_overflow",
+            "export_type",
+        }
         ticket_only = {"view_id", "filters", "search_term", "scope"}
         if self.dataset is Dataset.TICKETS:
             if case_only & self.model_fields_set:
@@ -303,6 +313,10 @@ class TagPreviewValue(CamelModel):
     value: Any
 
 
+# The most shards one export is split into (EXPORTS_MAX_SHARDS may lower it).
+MAX_SHARDS = 64
+
+
 class Checkpoint(BaseModel):
     """Everything a later invocation needs to resume: nothing else is shared between batches."""
 
@@ -320,6 +334,24 @@ class Checkpoint(BaseModel):
     redrives: int = 0
     # Sorted exports: the number of sorted runs the counting stage wrote.
     sort_runs: int = 0
+    # Sharded exports (issue 6): the keys that end shards 0..n-2, recorded while counting every
+    # `shard_size` source units, and each shard's own progress once exporting.
+    shard_bounds: list[str] = Field(default_factory=list)
+    shard_size: int = 0
+    shards: list[ShardState] = Field(default_factory=list)
+
+
+class ShardState(BaseModel):
+    """One key range of a sharded export: its own step number, cursor and staged blocks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = 0
+    cursor: str | None = None
+    rows: int = 0
+    bytes: int = 0
+    parts: list[int] = Field(default_factory=list)
+    done: bool = False
 
 
 class DeliveryAttempt(CamelModel):
@@ -462,6 +494,8 @@ class WorkMessage(CamelModel):
     org_id: str = Field(min_length=1, max_length=128)
     job_id: str = Field(min_length=1, max_length=100)
     seq: int = Field(ge=0, strict=True)  # a step number: not "1", 1.0 or true
+    # Set on the messages of one shard of a sharded export; `seq` is then that shard's step number.
+    shard: int | None = Field(default=None, ge=0, le=MAX_SHARDS - 1, strict=True)
 
 
 class Requester(CamelModel):

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from exports import datasets
+from exports.datasets.cases import CasePlan
 from exports.datasets.tickets import TicketPlan, decode_entity, encode_entity
 from exports.engine import ExportBatch, block_ids
 from exports.events import Resolver, system_resolver
@@ -23,14 +24,18 @@ from exports.formats import FormatOptions, content_type, file_extension, writer_
 from exports.lifecycle import LifecycleMixin
 from exports.messages import named_job
 from exports.models import (
+    Checkpoint,
+    Compression,
     CreateExportRequest,
     Dataset,
+    ExportFormat,
     ExportJob,
     ExportRequestMessage,
     JobPage,
     JobStage,
     JobStatus,
     JobView,
+    ShardState,
     WorkMessage,
 )
 from exports.ports import (
@@ -269,14 +274,21 @@ class ExportService(LifecycleMixin):
             if job.event_pending:
                 self._publish_transition(job)
             return
+        if message.shard is not None:
+            self._run_shard_step(job, message, attempt)
+            return
         checkpoint = job.checkpoint
         if message.seq != checkpoint.seq:
             self._on_stale_message(job, message)
             return
         if job.status is JobStatus.QUEUED and not self._take_running_slot(job, message):
             return
+        self._guarded(job, message, attempt, lambda: self._advance(job))
+
+    def _guarded(self, job: ExportJob, message: WorkMessage, attempt: int, step: Callable[[], None]) -> None:
+        """Runs one step: a lost race is dropped, a permanent error fails the job, others are retried."""
         try:
-            self._advance(job)
+            step()
         except ConcurrencyConflict:
             log.info(
                 "export %s step %s lost a race; the winner carries on",
@@ -305,6 +317,9 @@ class ExportService(LifecycleMixin):
             job.started_at = now
         if job.stage is JobStage.COUNTING:
             self._count(job)
+        elif job.stage is JobStage.EXPORTING and job.checkpoint.shards:
+            # A job-level message for a sharded export (a re-drive): every unfinished shard goes on.
+            self._send_shards(job)
         elif job.stage is JobStage.EXPORTING:
             self._export_batch(job)
         elif job.stage is JobStage.FINALIZING:
@@ -318,16 +333,181 @@ class ExportService(LifecycleMixin):
             return
         deadline = self.monotonic() + self.settings.batch_time_budget_seconds
         cursor = checkpoint.count_cursor
+        shardable = self._shardable(job, plan)
+        if shardable and not checkpoint.shard_size:
+            checkpoint.shard_size = self.settings.shard_rows
         while True:
-            counted, cursor = plan.count(self.source, cursor, COUNT_PAGE)
+            limit = COUNT_PAGE
+            if shardable:
+                next_bound = checkpoint.shard_size * (len(checkpoint.shard_bounds) + 1)
+                limit = min(COUNT_PAGE, next_bound - checkpoint.counted)
+            counted, cursor = plan.count(self.source, cursor, limit)
             checkpoint.counted += counted
+            if shardable and cursor is not None and checkpoint.counted == next_bound:
+                self._add_shard_bound(checkpoint, cursor)
             if cursor is None or self.monotonic() > deadline:
                 break
         checkpoint.count_cursor = cursor
-        if cursor is None:
-            job.total_rows = checkpoint.counted
-            job.stage = JobStage.EXPORTING
-        self._save_and_continue(job)
+        if cursor is not None:
+            self._save_and_continue(job)
+            return
+        job.total_rows = checkpoint.counted
+        job.stage = JobStage.EXPORTING
+        if checkpoint.shard_bounds and checkpoint.counted == checkpoint.shard_size * len(checkpoint.shard_bounds):
+            checkpoint.shard_bounds.pop()  # the source ended exactly at a bound: no empty last shard
+        if checkpoint.shard_bounds:
+            checkpoint.shards = [ShardState() for _ in range(len(checkpoint.shard_bounds) + 1)]
+            checkpoint.seq += 1
+            checkpoint.redrives = 0
+            self._send_shards(self._save(job))
+            return
+        # The first batch follows in this invocation: one queue hand-off fewer. Were this worker to die
+        # in it, the message it holds comes back, finds the job a step ahead and re-drives it.
+        checkpoint.seq += 1
+        checkpoint.redrives = 0
+        job = self._save(job)
+        next_step = WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=job.checkpoint.seq)
+        if self.monotonic() > deadline:
+            self.work.send(next_step)
+            return
+        try:
+            self._export_batch(job)
+        except (ExportFailed, ConcurrencyConflict):
+            raise
+        except Exception:
+            # A transient error in the chained batch: the batch gets its own message and its own retries
+            # (this message's retry would only find the job a step ahead).
+            log.warning("export %s: first batch failed, queued to retry", job.job_id, exc_info=True)
+            self.work.send(next_step)
+
+    def _add_shard_bound(self, checkpoint: Checkpoint, key: str) -> None:
+        checkpoint.shard_bounds.append(key)
+        if len(checkpoint.shard_bounds) >= self.settings.max_shards:
+            # Too many shards: merge neighbours, so shards double in size and their number stays bounded.
+            checkpoint.shard_bounds = checkpoint.shard_bounds[1::2]
+            checkpoint.shard_size *= 2
+
+    def _shardable(self, job: ExportJob, plan: datasets.ExportPlan) -> bool:
+        """Shards need parts that concatenate into one file and a count of rows that is a count of keys."""
+        if self.settings.max_shards < 2 or job.format not in (ExportFormat.CSV, ExportFormat.JSONL):
+            return False
+        if FormatOptions.of(job.request).compression is not Compression.NONE:
+            return False
+        if isinstance(plan, TicketPlan):
+            return not job.request.sort_field
+        return isinstance(plan, CasePlan) and plan.per_record_kind is None
+
+    # ---- shards ----------------------------------------------------------------------------------
+
+    def _send_shards(self, job: ExportJob) -> None:
+        for index, shard in enumerate(job.checkpoint.shards):
+            if not shard.done:
+                self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=shard.seq, shard=index))
+
+    def _run_shard_step(self, job: ExportJob, message: WorkMessage, attempt: int) -> None:
+        shards = job.checkpoint.shards
+        index = message.shard
+        assert index is not None
+        if job.stage is not JobStage.EXPORTING or index >= len(shards):
+            return  # the job went on (finalizing, or a re-drive already finished it): a stale copy
+        shard = shards[index]
+        if shard.done or message.seq > shard.seq:
+            return
+        if message.seq < shard.seq:
+            # A stale copy. As for whole jobs: if the job stopped moving, the shard's next message was
+            # lost (a worker died between saving and sending), so this copy re-drives the shard.
+            if (self.clock.now() - job.updated_at).total_seconds() >= self.settings.redrive_after_seconds:
+                log.warning("export %s shard %s re-driven from step %s", job.job_id, index, shard.seq)
+                self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=shard.seq, shard=index))
+            return
+        self._guarded(job, message, attempt, lambda: self._export_shard_batch(job, index))
+
+    def _export_shard_batch(self, job: ExportJob, index: int) -> None:
+        checkpoint = job.checkpoint
+        shard = checkpoint.shards[index]
+        bounds = checkpoint.shard_bounds
+        lower = bounds[index - 1] if index > 0 else None
+        upper = bounds[index] if index < len(bounds) else None
+        plan = datasets.plan_for(job, self.settings)
+        units = plan.units(self.source, shard.cursor or lower)
+        if upper is not None:
+            units = itertools.takewhile(lambda unit: str(unit["RowKey"]) <= upper, units)
+        started = self.monotonic()
+        deadline = started + self.settings.batch_time_budget_seconds
+        batch = ExportBatch(
+            blob_name=job.blob_name,
+            batch_index=len(shard.parts),
+            writer=writer_for(job.format, job.columns, {}, FormatOptions.of(job.request)),
+            sink=self.sink,
+            build_rows=plan.row_builder(),
+            starts_file=index == 0 and not shard.parts,
+            ends_file=index == len(bounds),
+            shard=index,
+            row_limit=self.settings.rows_per_batch,
+            chunk_rows=self.settings.chunk_rows,
+            block_size=self.settings.block_size_bytes,
+            out_of_time=lambda: self.monotonic() > deadline,
+        )
+        result = batch.run(units)
+        log.info(
+            "export %s shard %s batch %s: %s rows, %s bytes",
+            job.job_id,
+            index,
+            batch.batch_index,
+            result.rows,
+            result.bytes_staged,
+            extra=_log_fields(
+                job,
+                shard=index,
+                batch=batch.batch_index,
+                rows=result.rows,
+                bytes=result.bytes_staged,
+                duration_ms=round(1000 * (self.monotonic() - started)),
+            ),
+        )
+        done = ShardState(
+            seq=shard.seq + 1,
+            cursor=result.cursor or shard.cursor,
+            rows=shard.rows + result.rows,
+            bytes=shard.bytes + result.bytes_staged,
+            parts=[*shard.parts, result.parts],
+            done=result.finished,
+        )
+        job = self._record_shard(job, index, shard.seq, done)
+        if job.stage is JobStage.FINALIZING:
+            self._finalize(job)  # this shard was the last to finish: it commits every shard's blocks in order
+        elif not done.done:
+            self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=done.seq, shard=index))
+
+    def _record_shard(self, job: ExportJob, index: int, seq: int, state: ShardState) -> ExportJob:
+        """Saves one shard's step into the job; other shards save theirs at the same time, so a
+        conflict re-reads the job and applies the step again (never over a newer step of this shard)."""
+        for _ in range(50):
+            current = job.checkpoint.shards[index]
+            if current == state:
+                return job  # already saved: an answer was lost and the retry saw our own write
+            if current.seq != seq:
+                raise ConcurrencyConflict("another copy of this shard's step saved first")
+            checkpoint = job.checkpoint
+            checkpoint.shards[index] = state
+            checkpoint.rows_written = sum(shard.rows for shard in checkpoint.shards)
+            checkpoint.bytes_written = sum(shard.bytes for shard in checkpoint.shards)
+            job.processed_rows = checkpoint.rows_written
+            total = max(job.total_rows or 0, checkpoint.rows_written)
+            job.progress = min(99, int(100 * checkpoint.rows_written / total) if total else 0)
+            if all(shard.done for shard in checkpoint.shards):
+                job.stage = JobStage.FINALIZING
+                checkpoint.seq += 1
+            checkpoint.redrives = 0
+            job.updated_at = self.clock.now()
+            try:
+                return self.jobs.replace(job)
+            except ConcurrencyConflict:
+                fresh = self.jobs.get(job.organization_id, job.job_id)
+                if fresh is None or fresh.status.is_final:
+                    raise
+                job = fresh
+        raise ConcurrencyConflict("too many shards saved at once")
 
     def _sort_into_runs(self, job: ExportJob, plan: TicketPlan) -> None:
         """The counting stage of a sorted export: sorted runs of one batch each, in blob storage."""
@@ -422,9 +602,14 @@ class ExportService(LifecycleMixin):
             self._save_and_continue(job)
 
     def _finalize(self, job: ExportJob) -> None:
+        checkpoint = job.checkpoint
+        if checkpoint.shards:
+            blocks = [name for index, shard in enumerate(checkpoint.shards) for name in block_ids(shard.parts, index)]
+        else:
+            blocks = block_ids(checkpoint.parts)
         size = self.sink.commit(
             job.blob_name,
-            block_ids(job.checkpoint.parts),
+            blocks,
             content_type=job.content_type,
             content_disposition=attachment(job.file_name),
         )

@@ -39,6 +39,7 @@ FIELDS = (
     "stage",
     "step",
     "attempt",
+    "shard",
     "batch",
     "rows",
     "total_rows",

@@ -56,11 +56,16 @@ class Settings(BaseSettings):
     exports_container: str = "exports"
 
     # Batching: one worker invocation writes at most this many rows, or stops early at the time budget.
-    rows_per_batch: int = Field(default=20_000, ge=1_000, le=1_000_000)
+    rows_per_batch: int = Field(default=50_000, ge=1_000, le=1_000_000)
     # Batches are cut at multiples of this many rows, so the file never depends on where a cut fell.
     chunk_rows: int = Field(default=1_000, ge=1, le=100_000)
     batch_time_budget_seconds: float = Field(default=120.0, gt=0, le=540)
     block_size_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
+    # Sharding (issue 6): an export of more than `shard_rows` source rows is split into key ranges of at
+    # least that many rows, each written by its own chain of queue messages, at most `max_shards` of them
+    # (1 turns sharding off). Only formats whose parts concatenate (CSV and JSONL, uncompressed) shard.
+    shard_rows: int = Field(default=250_000, ge=1_000)
+    max_shards: int = Field(default=16, ge=1, le=64)
     # A stale work message re-drives its job only when the job has not moved for this long.
     redrive_after_seconds: float = Field(default=60.0, ge=0)
     # Must match host.json extensions.queues.maxDequeueCount: the last attempt fails the job.

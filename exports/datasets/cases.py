@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from exports.datasets.columns import DataType, check_cell, whole_days
+from exports.datasets.columns import DataType, RowChecker, whole_days
 from exports.datasets.tags import json_property, raw_value, typed_value
 from exports.models import ColumnSpec, CreateExportRequest, ExportType, ReportFieldTag
 from exports.ports import Condition, RowSource, SourceQuery
@@ -39,6 +39,8 @@ class Field:
     data_type: DataType
     cell: Cell
     properties: tuple[str, ...] = ()
+    # Set when the column is exactly one case property: the row builder then reads it without a call.
+    case_property: str | None = None
 
     def spec(self, name: str | None = None, label: str | None = None) -> ColumnSpec:
         return ColumnSpec(name=name or self.name, label=label or self.label, data_type=self.data_type.value)
@@ -68,7 +70,7 @@ def _count(kind: str) -> Cell:
 
 
 def core(name: str, label: str, data_type: DataType, prop: str) -> Field:
-    return Field(name, label, data_type, _case(prop), (prop,))
+    return Field(name, label, data_type, _case(prop), (prop,), case_property=prop)
 
 
 CORE_FIELDS: tuple[Field, ...] = (
@@ -385,22 +387,36 @@ class CasePlan:
         return rows, None
 
     def row_builder(self) -> Callable[[Bundle], list[list[Any]]]:
-        cells = [self._cell(spec) for spec in self.columns]
-        kinds = [DataType(spec.data_type) for spec in self.columns]
+        # A plain case property is read with dict.get; other columns call their cell function.
+        getters = [(self._case_property(spec), self._cell(spec)) for spec in self.columns]
+        # Tag values that do not fit their type are kept as text on purpose: only other columns are checked.
+        check = RowChecker(
+            [
+                (index, DataType(spec.data_type), spec.name)
+                for index, spec in enumerate(self.columns)
+                if spec.source_entity_type is None
+            ],
+            record="Source record",
+        )
         per_record = self.per_record_kind
         as_of = self.as_of
 
         def build(bundle: Bundle) -> list[list[Any]]:
             items: Sequence[dict[str, Any] | None] = bundle["records"].get(per_record, []) if per_record else [None]
+            get = bundle["case"].get
             rows = []
             for item in items:
-                row = [cell(bundle, item, as_of) for cell in cells]
-                for value, dtype, spec in zip(row, kinds, self.columns, strict=True):
-                    _check(value, dtype, spec, bundle)
+                row = [get(prop) if prop is not None else cell(bundle, item, as_of) for prop, cell in getters]
+                check(row, bundle["RowKey"])
                 rows.append(row)
             return rows
 
         return build
+
+    @staticmethod
+    def _case_property(spec: ColumnSpec) -> str | None:
+        field = CORE_BY_NAME.get(spec.name) if spec.source_entity_type is None else None
+        return field.case_property if field is not None else None
 
     def _cell(self, spec: ColumnSpec) -> Cell:
         if spec.source_entity_type is not None:
@@ -455,8 +471,3 @@ def _overflow_cell(excluded: list[str]) -> Cell:
         return orjson.dumps(left, option=orjson.OPT_SORT_KEYS).decode() if left else None
 
     return cell
-
-
-def _check(value: Any, dtype: DataType, spec: ColumnSpec, bundle: Bundle) -> None:
-    if spec.source_entity_type is None:  # tag values that do not fit their type are kept as text on purpose
-        check_cell(value, dtype, spec.name, record=f"Source record {bundle['RowKey']}", key=bundle["RowKey"])

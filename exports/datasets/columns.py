@@ -43,6 +43,38 @@ EXPECTED_TYPES: dict[DataType, tuple[type, ...]] = {
 }
 
 
+# The exact types a column's values usually have: one set lookup per cell instead of isinstance checks
+# (issue 6: per-cell checks were a quarter of the export's CPU). Anything else takes `check_cell`.
+EXACT_TYPES: dict[DataType, frozenset[type]] = {
+    DataType.TEXT: frozenset({str}),
+    DataType.INTEGER: frozenset({int}),
+    DataType.NUMBER: frozenset({int, float}),
+    DataType.CURRENCY: frozenset({int, float}),
+    DataType.PERCENTAGE: frozenset({int, float}),
+    DataType.DATETIME: frozenset({datetime}),
+    DataType.DATE: frozenset({date, datetime}),
+    DataType.BOOLEAN: frozenset({bool}),
+}
+_NONE = type(None)
+
+
+class RowChecker:
+    """Checks a whole row against its columns' types; the rules are `check_cell`'s, only faster."""
+
+    __slots__ = ("_checks", "_record")
+
+    def __init__(self, columns: list[tuple[int, DataType, str]], *, record: str) -> None:
+        # (position, accepted exact types with None, type, column name) for every checked column.
+        self._checks = [(index, EXACT_TYPES[dtype] | {_NONE}, dtype, name) for index, dtype, name in columns]
+        self._record = record
+
+    def __call__(self, row: list[Any], key: Any) -> None:
+        for index, accepted, dtype, name in self._checks:
+            value = row[index]
+            if type(value) not in accepted:
+                check_cell(value, dtype, name, record=f"{self._record} {key}", key=key)
+
+
 def check_cell(value: Any, dtype: DataType, column: str, *, record: str, key: Any) -> None:
     """A source value of the wrong type fails the export with a readable reason, never a wrong file."""
     if value is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from exports.datasets.columns import DataType, check_cell
+from exports.datasets.columns import DataType, RowChecker
 from exports.datasets.tags import json_property
 from exports.models import ColumnSpec, CreateExportRequest, FilterOperator, ViewFilter
 from exports.ports import Condition, RowSource, SourceQuery
@@ -298,12 +298,13 @@ class TicketPlan:
 
     def row_builder(self) -> Callable[[dict[str, Any]], list[list[Any]]]:
         names = [spec.name for spec in self.columns]
-        types = [DataType(spec.data_type) for spec in self.columns]
+        check = RowChecker(
+            [(index, DataType(spec.data_type), spec.name) for index, spec in enumerate(self.columns)], record="Ticket"
+        )
 
         def build(entity: dict[str, Any]) -> list[list[Any]]:
             row = [_value(entity, name) for name in names]
-            for value, dtype, name in zip(row, types, names, strict=True):
-                check_cell(value, dtype, name, record=f"Ticket {entity.get('RowKey')}", key=entity.get("RowKey"))
+            check(row, entity.get("RowKey"))
             return [row]
 
         return build

@@ -16,18 +16,21 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from types import NoneType
 from typing import Any
 
 from exports.formats.base import iso_date, iso_datetime
-from exports.formats.cells import fixed_point, is_finite, neutralize, pattern_decimals, plain_number
+from exports.formats.cells import FORMULA_TRIGGERS, fixed_point, is_finite, neutralize, pattern_decimals, plain_number
 from exports.models import ColumnSpec
 
 UTF8_BOM = "\ufeff".encode()
 
 Formatter = Callable[[Any], str]
+ColumnFormatter = Callable[[tuple[Any, ...]], Sequence[Any]]
+BOOLEAN_TEXT = {True: "true", False: "false"}
 
 
 class CsvWriter:
@@ -55,13 +58,14 @@ class CsvWriter:
         return UTF8_BOM + header if self._bom else header
 
     def write(self, rows: Sequence[Sequence[Any]]) -> bytes:
-        formatters = self._formatters
-        return self._encode(
-            [
-                [fmt(value) if value is not None else "" for fmt, value in zip(formatters, row, strict=True)]
-                for row in rows
-            ]
-        )
+        if not rows:
+            return b""
+        # Column by column (issue 6): a column's values usually share one type, so one C-speed type scan
+        # picks a path for the whole column, and None, plain text and integers go to the csv module as they
+        # are (it writes None as an empty field and an int as str() would).
+        columns = zip(*rows, strict=True)
+        formatted = [format_column(values) for format_column, values in zip(self._formatters, columns, strict=True)]
+        return self._encode(zip(*formatted, strict=True))
 
     def end(self) -> bytes:
         return b""
@@ -69,9 +73,7 @@ class CsvWriter:
     def state(self) -> dict[str, Any]:
         return {}
 
-    def _encode(self, rows: list[list[str]]) -> bytes:
-        if not rows:
-            return b""
+    def _encode(self, rows: Iterable[Iterable[Any]]) -> bytes:
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=self._delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         writer.writerows(rows)
@@ -80,7 +82,7 @@ class CsvWriter:
     def _text(self, value: str) -> str:
         return neutralize(value) if self._neutralize else value
 
-    def _formatter(self, col: ColumnSpec) -> Formatter:
+    def _formatter(self, col: ColumnSpec) -> ColumnFormatter:
         kind = col.data_type.upper()
         decimals = pattern_decimals(col.format_pattern)
         if kind == "CURRENCY" and decimals is None:
@@ -122,4 +124,20 @@ class CsvWriter:
                     return fallback(value)
             return text(str(value))
 
-        return format_cell
+        triggers = FORMULA_TRIGGERS if self._neutralize else ()
+        ints_as_they_are = handlers[int] is str
+
+        def format_column(values: tuple[Any, ...]) -> Sequence[Any]:
+            kinds = set(map(type, values))
+            kinds.discard(NoneType)
+            if kinds <= {str}:
+                if not triggers:
+                    return values
+                return [v if v is None or not v.startswith(triggers) else "'" + v for v in values]
+            if ints_as_they_are and kinds <= {int}:
+                return values
+            if kinds <= {bool}:
+                return list(map(BOOLEAN_TEXT.get, values))
+            return [None if v is None else format_cell(v) for v in values]
+
+        return format_column

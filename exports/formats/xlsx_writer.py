@@ -31,6 +31,7 @@ from typing import Any
 
 from exports.formats.base import iso_date, iso_datetime
 from exports.formats.cells import (
+    FORMULA_TRIGGERS,
     excel_date_format,
     excel_number_format,
     neutralize,
@@ -326,8 +327,8 @@ class XlsxWriter:
     def _row_xml(self, row: Sequence[Any], number: int) -> bytes:
         suffix = str(number)
         cells = [
-            render(letter + suffix, value)
-            for render, letter, value in zip(self._renderers, self._letters, row, strict=True)
+            (handlers.get(type(value)) or render)(letter + suffix, value)
+            for (handlers, render), letter, value in zip(self._renderers, self._letters, row, strict=True)
             if value is not None
         ]
         return f'<row r="{suffix}">{"".join(cells)}</row>'.encode()
@@ -340,7 +341,9 @@ class XlsxWriter:
                 value = clean_text(neutral)
         return value
 
-    def _renderer(self, col: ColumnSpec, datetime_style: int, date_style: int) -> CellRenderer:
+    def _renderer(
+        self, col: ColumnSpec, datetime_style: int, date_style: int
+    ) -> tuple[dict[type, CellRenderer], CellRenderer]:
         kind = col.data_type.upper()
         pattern = col.format_pattern
         code: str | None
@@ -359,8 +362,21 @@ class XlsxWriter:
         date_attr = f' s="{date_style}"'
         text = self._text
 
+        triggers = FORMULA_TRIGGERS if self._neutralize else ()
+
         def string(ref: str, value: str) -> str:
-            return _inline(ref, text(value))
+            # `_inline(ref, self._text(value))` in one frame: most cells are text (issue 6).
+            if len(value) > MAX_CELL_CHARS // 2 or _FORBIDDEN.search(value):
+                value = clean_text(value)
+            if value.startswith(triggers):
+                value = clean_text("'" + value)
+            space = ' xml:space="preserve"' if value[:1].isspace() or value[-1:].isspace() else ""
+            if "_x" in value:
+                value = _X_ESCAPE.sub(r"_x005F_\1", value)
+            value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            if "\r" in value:
+                value = value.replace("\r", "&#13;")
+            return f'<c r="{ref}" t="inlineStr"><is><t{space}>{value}</t></is></c>'
 
         def boolean(ref: str, value: bool) -> str:
             return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
@@ -400,16 +416,14 @@ class XlsxWriter:
         }
 
         def render(ref: str, value: Any) -> str:
-            handler = handlers.get(type(value))
-            if handler is not None:
-                return handler(ref, value)
             # Subclasses (IntEnum, pandas-like timestamps, ...): the same rules by isinstance.
             for cls, fallback in handlers.items():
                 if isinstance(value, cls):
                     return fallback(ref, value)
             return _inline(ref, text(str(value)))
 
-        return render
+        # The row loop looks the exact type up itself and calls `render` only for anything else.
+        return handlers, render
 
     def _workbook_xml(self) -> str:
         sheets = "".join(

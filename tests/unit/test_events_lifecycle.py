@@ -74,9 +74,9 @@ def test_a_crash_between_saving_completed_and_publishing_is_repaired_by_the_retr
     analyst: Principal,
 ) -> None:
     world = lifecycle_world()
-    world.load_cases(ORG_A, 10)
+    world.load_cases(ORG_A, 1_500)
     job, _ = world.service.create(analyst, csv_request())
-    world.step()  # counting
+    world.step()  # counting, and the first of two batches
     last = world.queue.pop()
     world.events.fail_publishing = 1
 
@@ -93,9 +93,9 @@ def test_a_crash_between_saving_completed_and_publishing_is_repaired_by_the_retr
 
 def test_the_timer_publishes_an_event_a_crash_left_pending_and_consumers_see_one_id(analyst: Principal) -> None:
     world = lifecycle_world()
-    world.load_cases(ORG_A, 10)
+    world.load_cases(ORG_A, 1_500)
     job, _ = world.service.create(analyst, csv_request())
-    world.step()
+    world.step()  # counting, and the first of two batches
     world.events.fail_publishing = 1
     with pytest.raises(ConnectionError):
         world.service.run_step(world.queue.pop(), attempt=world.service.settings.max_attempts - 1)

@@ -33,7 +33,7 @@ def test_an_export_runs_in_several_batches_and_holds_every_row_once(world: World
     view = world.service.get(analyst, job.job_id)
     assert view.status is JobStatus.COMPLETED and view.progress == 100
     assert view.total_rows == view.processed_rows == 2_550
-    assert steps == 1 + 3  # counting, then three batches of at most 1,000 rows
+    assert steps == 3  # counting with the first batch of at most 1,000 rows, then two more batches
     rows = read_csv(world.sink.blobs[job.blob_name])
     assert rows[0][:3] == ["case_id", "case_number", "case_status"]
     assert [row[0] for row in rows[1:]] == [entity["CaseId"] for entity in entities]
@@ -107,15 +107,15 @@ def test_a_batch_that_crashed_after_staging_is_redone_to_the_same_bytes(analyst:
 def test_a_stale_message_redrives_a_job_only_once_it_stopped_moving(world: World, analyst: Principal) -> None:
     world.load_cases(ORG_A, 3_000)
     job, _ = world.service.create(analyst, csv_request())
-    world.step()
-    first_batch = world.queue.messages[0]
+    world.step()  # counting, and the first batch in the same invocation
+    second_batch = world.queue.messages[0]
     world.step()
     world.queue.messages.clear()  # the next message was lost after the checkpoint
-    world.service.run_step(first_batch)
+    world.service.run_step(second_batch)
     assert world.queue.messages == [], "a fresh job is left alone"
     world.clock.advance(timedelta(minutes=5))
-    world.service.run_step(first_batch)
-    assert [m.seq for m in world.queue.messages] == [2]
+    world.service.run_step(second_batch)
+    assert [m.seq for m in world.queue.messages] == [3]
     world.drain()
     assert world.service.get(analyst, job.job_id).status is JobStatus.COMPLETED
 
@@ -168,7 +168,6 @@ def test_cancelling_twice_is_harmless_but_a_completed_job_cannot_be_cancelled(wo
 def test_a_cancel_that_lands_during_finalizing_still_wins(world: World, analyst: Principal) -> None:
     world.load_cases(ORG_A, 50)
     job, _ = world.service.create(analyst, csv_request())
-    world.step()
     original_commit = world.sink.commit
 
     def commit_then_cancel(*args: object, **kwargs: object) -> int:
@@ -202,8 +201,10 @@ def test_a_record_that_cannot_be_exported_fails_the_job_with_a_readable_reason(
 def test_a_storage_error_is_retried_then_fails_the_job_on_the_last_attempt(world: World, analyst: Principal) -> None:
     world.load_cases(ORG_A, 10)
     job, _ = world.service.create(analyst, csv_request())
-    world.step()
+    world.sink.fail_after_stages = 1
+    world.step()  # counting; the first batch, chained to it, fails and is queued as a step of its own
     message = world.queue.pop()
+    assert message.seq == 1 and world.service.get(analyst, job.job_id).status is JobStatus.RUNNING
     world.sink.fail_after_stages = 1
     with pytest.raises(ConnectionError):
         world.service.run_step(message, attempt=1)
@@ -314,17 +315,16 @@ def test_clean_up_deletes_expired_files_once_and_marks_jobs(world: World, analys
 def test_progress_and_stage_are_reported_while_running(world: World, analyst: Principal) -> None:
     world.load_cases(ORG_A, 2_000)
     job, _ = world.service.create(analyst, csv_request())
-    world.step()
+    assert world.service.get(analyst, job.job_id).status is JobStatus.QUEUED
+    world.step()  # counting, then the first batch in the same invocation
     view = world.service.get(analyst, job.job_id)
-    assert (view.status, view.stage, view.total_rows, view.progress) == (
+    assert (view.status, view.stage, view.total_rows, view.processed_rows, view.progress) == (
         JobStatus.RUNNING,
         JobStage.EXPORTING,
         2_000,
-        0,
+        1_000,
+        50,
     )
-    world.step()
-    view = world.service.get(analyst, job.job_id)
-    assert (view.processed_rows, view.progress) == (1_000, 50)
 
 
 def test_an_unreadable_work_message_fails_the_job_it_names_on_its_last_attempt(

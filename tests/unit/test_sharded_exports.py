@@ -1,0 +1,143 @@
+"""Sharded exports: key ranges written by separate message chains, committed as one file."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from exports.models import CreateExportRequest, JobStatus
+from shared.auth import Principal
+from tests.unit.conftest import ORG_A, World, make_world
+
+
+def request(fmt: str = "CSV", **fields: Any) -> CreateExportRequest:
+    return CreateExportRequest.model_validate({"format": fmt, **fields})
+
+
+def export_bytes(world: World, analyst: Principal, body: CreateExportRequest, cases: int) -> tuple[bytes, Any]:
+    world.load_cases(ORG_A, cases)
+    job, _ = world.service.create(analyst, body)
+    world.drain()
+    stored = world.jobs.get(ORG_A, job.job_id)
+    assert stored is not None and stored.status is JobStatus.COMPLETED, stored
+    return world.sink.blobs[job.blob_name], stored
+
+
+@pytest.mark.parametrize("fmt", ["CSV", "JSONL"])
+def test_a_sharded_export_writes_the_same_file_as_an_unsharded_one(analyst: Principal, fmt: str) -> None:
+    expected, unsharded = export_bytes(make_world(max_shards=1), analyst, request(fmt), 3_500)
+    actual, sharded = export_bytes(make_world(shard_rows=1_000), analyst, request(fmt), 3_500)
+    assert unsharded.checkpoint.shards == []
+    assert len(sharded.checkpoint.shards) == 4  # 1,000 + 1,000 + 1,000 + 500 rows
+    assert [shard.rows for shard in sharded.checkpoint.shards] == [1_000, 1_000, 1_000, 500]
+    assert actual == expected
+    assert sharded.total_rows == sharded.processed_rows == 3_500 and sharded.progress == 100
+
+
+def test_shards_that_run_in_any_order_and_twice_still_make_the_same_file(analyst: Principal) -> None:
+    expected, _ = export_bytes(make_world(max_shards=1), analyst, request(), 4_600)
+
+    world = make_world(shard_rows=2_000)  # shards of 2,000, 2,000 and 600 rows, batches of 1,000
+    world.load_cases(ORG_A, 4_600)
+    job, _ = world.service.create(analyst, request())
+    shuffle = random.Random(6)
+    delivered: set[tuple[int, int | None]] = set()
+    while world.queue.messages:
+        shuffle.shuffle(world.queue.messages)
+        message = world.queue.messages[0]
+        if (message.seq, message.shard) not in delivered:
+            delivered.add((message.seq, message.shard))
+            world.queue.messages.append(message)  # every message is delivered twice
+        world.step()
+    assert len(delivered) == 1 + 2 + 2 + 1  # counting, then each shard's batches
+    assert world.sink.blobs[job.blob_name] == expected
+
+
+def test_a_source_that_ends_on_a_shard_bound_makes_no_empty_shard(world: World, analyst: Principal) -> None:
+    world = make_world(shard_rows=1_000)
+    _, job = export_bytes(world, analyst, request(), 2_000)
+    assert [shard.rows for shard in job.checkpoint.shards] == [1_000, 1_000]
+
+
+def test_neighbouring_shards_merge_so_their_number_stays_bounded(analyst: Principal) -> None:
+    expected, _ = export_bytes(make_world(max_shards=1), analyst, request(), 9_500)
+    actual, job = export_bytes(make_world(shard_rows=1_000, max_shards=4), analyst, request(), 9_500)
+    assert job.checkpoint.shard_size == 4_000
+    assert [shard.rows for shard in job.checkpoint.shards] == [4_000, 4_000, 1_500]
+    assert actual == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        request("XLSX"),
+        request("JSON"),
+        request("CSV", compression="gzip"),
+        request("CSV", exportType="INVESTIGATIONS_ONLY"),
+    ],
+    ids=["xlsx", "json", "gzip", "per-record"],
+)
+def test_formats_whose_parts_do_not_concatenate_are_not_sharded(analyst: Principal, body: CreateExportRequest) -> None:
+    _, job = export_bytes(make_world(shard_rows=1_000), analyst, body, 2_500)
+    assert job.checkpoint.shards == []
+
+
+def test_a_lost_shard_message_is_redriven_by_the_timer(world: World, analyst: Principal) -> None:
+    world = make_world(shard_rows=1_000)
+    expected, _ = export_bytes(make_world(max_shards=1), analyst, request(), 2_500)
+    world.load_cases(ORG_A, 2_500)
+    job, _ = world.service.create(analyst, request())
+    world.step()  # counting: one message per shard
+    assert sorted(message.shard for message in world.queue.messages if message.shard is not None) == [0, 1, 2]
+    world.queue.messages.pop(1)  # shard 1's message is lost
+    world.drain()
+    assert world.service.get(analyst, job.job_id).status is JobStatus.RUNNING
+    world.clock.advance(timedelta(minutes=20))
+    assert world.service.redrive_stalled() == 1
+    world.drain()
+    assert world.service.get(analyst, job.job_id).status is JobStatus.COMPLETED
+    assert world.sink.blobs[job.blob_name] == expected
+
+
+def test_cancelling_a_sharded_export_stops_every_shard(world: World, analyst: Principal) -> None:
+    world = make_world(shard_rows=1_000)
+    world.load_cases(ORG_A, 3_000)
+    job, _ = world.service.create(analyst, request())
+    world.step()
+    world.step()
+    world.service.cancel(analyst, job.job_id)
+    world.drain()
+    assert world.service.get(analyst, job.job_id).status is JobStatus.CANCELLED
+    assert job.blob_name not in world.sink.blobs
+
+
+def test_progress_of_a_sharded_export_sums_its_shards(world: World, analyst: Principal) -> None:
+    world = make_world(shard_rows=1_000)
+    world.load_cases(ORG_A, 3_000)
+    job, _ = world.service.create(analyst, request())
+    world.step()
+    world.step()
+    world.step()
+    view = world.service.get(analyst, job.job_id)
+    assert (view.total_rows, view.processed_rows, view.progress) == (3_000, 2_000, 66)
+
+
+def test_a_stale_shard_message_redrives_its_shard_once_the_job_stopped_moving(analyst: Principal) -> None:
+    world = make_world(shard_rows=2_000)
+    world.load_cases(ORG_A, 3_000)
+    job, _ = world.service.create(analyst, request())
+    world.step()  # counting: shards of 2,000 and 1,000 rows
+    first = next(message for message in world.queue.messages if message.shard == 0)
+    world.queue.messages.remove(first)
+    world.service.run_step(first)
+    world.queue.messages = [m for m in world.queue.messages if m.shard != 0]  # shard 0's next step was lost
+    world.service.run_step(first)
+    assert [m.shard for m in world.queue.messages] == [1], "a job that is moving is left alone"
+    world.clock.advance(timedelta(minutes=5))
+    world.service.run_step(first)
+    assert [(m.shard, m.seq) for m in world.queue.messages] == [(1, 0), (0, 1)]
+    world.drain()
+    assert world.service.get(analyst, job.job_id).status is JobStatus.COMPLETED
