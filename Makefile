@@ -46,7 +46,7 @@ test-fuzz: install
 	SECURITY_FUZZ_EXAMPLES=$${SECURITY_FUZZ_EXAMPLES:-400} $(VENV)/bin/pytest tests/security/test_api_fuzz.py
 
 test: install lint chromium
-	$(VENV)/bin/pytest -m "not compat and not slow"
+	$(VENV)/bin/pytest -m "not compat and not slow" --durations=20
 
 # The browser tests (tests/browser) drive Debian's Chromium through Playwright from PyPI, which never downloads
 # a browser of its own here. Installs the Debian package when it is missing (about 30 s with apt).

@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         "project": {},
         "unavailable": {},
     }
-    azurite = None if args.connection else Azurite().start()
+    # In memory: on disk, Azurite rewrites its whole table file on every autosave and stalls on large loads.
+    azurite = None if args.connection else Azurite(in_memory=True).start()
     connection = args.connection or (azurite.connection_string if azurite else "")
     http: DevHost | None = None
     if args.connection:

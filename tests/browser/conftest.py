@@ -90,7 +90,13 @@ def stack() -> Iterator[Stack]:
     # Not the session Azurite: the session's local host would run this suite's exports.
     emulator = Azurite(in_memory=True).start()
     org = f"org-page-{uuid.uuid4().hex[:10]}"
-    env = {"AzureWebJobsStorage": emulator.connection_string, **HOST_ENV, "EXPORTS_ENVIRONMENT": "local"}
+    # Unsharded: the running export is driven one step at a time through the admin API.
+    env = {
+        "AzureWebJobsStorage": emulator.connection_string,
+        **HOST_ENV,
+        "EXPORTS_ENVIRONMENT": "local",
+        "EXPORTS_MAX_SHARDS": "1",
+    }
     # The hosts start while the rows load: both take seconds, and neither needs the other.
     pool = ThreadPoolExecutor(max_workers=2)
     starting_front = pool.submit(LocalHost, env, "--only", "http,timer")

@@ -132,12 +132,13 @@ def test_a_small_export_of_one_organization_finishes_while_a_big_one_of_another_
     local_host: LocalHost, azurite: Azurite, tables: TableServiceClient, blobs: BlobServiceClient
 ) -> None:
     big_org, small_org = f"org-big-{uuid.uuid4().hex[:8]}", f"org-small-{uuid.uuid4().hex[:8]}"
-    # Cases only: the big export reads one table, and EXPORTS_ROWS_PER_BATCH=1000 makes it 6 batches.
+    # Cases only: the big export reads one table, and EXPORTS_ROWS_PER_BATCH=1000 makes it 6 batches
+    # (JSON, so one chain of batches: the test host shards CSV and JSONL above 1,000 rows).
     load(tables, "cases", big_org, 6_000, records_table=None)
     load(tables, "cases", small_org, 1_000, records_table=None)
     big_api = Api(local_host.base_url, principal(big_org, "u-big", "access_reports"))
     small_api = Api(local_host.base_url, principal(small_org, "u-small", "access_reports"))
-    body = {"format": "CSV", "exportType": "CASES_ONLY"}
+    body = {"format": "JSON", "exportType": "CASES_ONLY"}
 
     big = big_api.post("/exports", json=body).json()["jobId"]
     # Harder than requesting both together: the big one has a head start and is already writing batches.

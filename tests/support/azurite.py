@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -32,6 +33,9 @@ def connection_string(blob_port: int, queue_port: int, table_port: int) -> str:
         f"QueueEndpoint={base}:{queue_port}/{DEV_ACCOUNT};"
         f"TableEndpoint={base}:{table_port}/{DEV_ACCOUNT};"
     )
+
+
+IN_MEMORY_HEAP_MB = 16_384
 
 
 @dataclass
@@ -79,6 +83,10 @@ class Azurite:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # In memory, a million cases with their records outgrow Node's default heap (about 4 GB).
+            env={**os.environ, "NODE_OPTIONS": f"--max-old-space-size={IN_MEMORY_HEAP_MB}"}
+            if self.in_memory
+            else None,
         )
         deadline = time.monotonic() + timeout
         for port in (self.blob_port, self.queue_port, self.table_port):
