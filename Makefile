@@ -74,7 +74,8 @@ test-scale: install
 	$(VENV)/bin/pytest -m slow -s
 
 # Benchmarks (not tests): a private Azurite, its own data, a table on stdout and JSON in bench/results/.
-# bench: 10k and 100k rows (about 15 minutes here); bench-large adds 1M rows (load ~10 min, runs ~1 h).
+# bench: 10k and 100k rows (about 30 minutes here). bench-large adds 1M rows: Azurite needs ~12 GB and
+# about 1.5 h to load them, and its partition queries slow down as a partition grows (see README, Performance).
 bench: install $(VENV)/.bench-installed
 	$(PY) -m bench
 

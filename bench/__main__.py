@@ -44,6 +44,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also run the largest CSV export with 2 worker processes (the speed-up of a second worker)",
     )
+    parser.add_argument(
+        "--shard-rows",
+        type=int,
+        help="EXPORTS_SHARD_ROWS for the hosts (default: the app's, 250,000): shard smaller exports too",
+    )
     parser.add_argument("--connection", help="use this (already loaded) Azurite instead of a private one")
     parser.add_argument("--label", default="bench", help="name of the results file")
     args = parser.parse_args(argv)
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             results["ceiling"].setdefault(str(size), {})["scan"] = _stats_json(stats)
             _say(f"raw scan {size:,}: {stats['rows_per_s'].median:,.0f} rows/s")
 
-        env = host_env(connection)
+        env = host_env(connection, {"EXPORTS_SHARD_ROWS": str(args.shard_rows)} if args.shard_rows else None)
         http = DevHost(env, "--only", "http")
         missing_xlsx = xlsx_available()
         for size in sizes:
