@@ -20,7 +20,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def post_latency(
     base_url: str,
-    headers: dict[str, str],
+    headers: dict[str, str] | list[dict[str, str]],
     *,
     clients: int = 50,
     seconds: float = 30.0,
@@ -37,10 +37,12 @@ def post_latency(
     budget = threading.Semaphore(max_requests)
     stop_at = time.monotonic() + seconds
 
-    def client() -> None:
+    identities = headers if isinstance(headers, list) else [headers]
+
+    def client(number: int) -> None:
         own: list[float] = []
         with requests.Session() as session:
-            session.headers.update(headers)
+            session.headers.update(identities[number % len(identities)])
             while time.monotonic() < stop_at and budget.acquire(blocking=False):
                 started = time.perf_counter()
                 try:
@@ -59,7 +61,7 @@ def post_latency(
         with lock:
             latencies.extend(own)
 
-    threads = [threading.Thread(target=client, name=f"client-{n}") for n in range(clients)]
+    threads = [threading.Thread(target=client, args=(n,), name=f"client-{n}") for n in range(clients)]
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -75,6 +77,7 @@ def post_latency(
 
     return {
         "clients": clients,
+        "organizations": len(identities),
         "seconds": elapsed,
         "requests": len(latencies),
         "errors": len(errors),

@@ -162,7 +162,7 @@ def run_export(
 
 
 def batches_of(connection: str, organization: str, job_id: str) -> int:
-    """The job's number of export batches: the length of its checkpoint's `parts` list."""
+    """The job's number of export batches: the length of its checkpoint's `parts` list (of every shard's)."""
     table = TableServiceClient.from_connection_string(connection).get_table_client("exportjobs")
-    entity = table.get_entity(organization, job_id)
-    return len(orjson.loads(entity["CheckpointJson"])["parts"])
+    checkpoint = orjson.loads(table.get_entity(organization, job_id)["CheckpointJson"])
+    return len(checkpoint["parts"]) + sum(len(shard["parts"]) for shard in checkpoint.get("shards", []))
