@@ -135,8 +135,9 @@ def run_export(
             time.sleep(0.05)
         observed = time.perf_counter() - posted
         peak = max(host.peak_rss_mb for host in pool)
-        busy = sum(host.busy_seconds()[0] for host in pool)
-        invocations = sum(host.busy_seconds()[1] for host in pool)
+        busy_and_count = [host.busy_seconds() for host in pool]
+        busy = sum(seconds for seconds, _ in busy_and_count)
+        invocations = sum(count for _, count in busy_and_count)
     finally:
         for host in pool:
             host.stop()

@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -204,6 +204,18 @@ def cmd_download(client: Client, args: argparse.Namespace, out: TextIO, err: Tex
     return 0
 
 
+def _not_negative(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse type: a number of `kind` that is 0 or more (argparse reports anything else as usage)."""
+
+    def parse(text: str) -> float:
+        value = kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{text} is negative")
+        return value
+
+    return parse
+
+
 def download(client: Client, job_id: str, output: str | None) -> Path:
     """Follows the API's redirect to the short-lived file link and saves the file; returns where."""
     link = client.call("GET", f"exports/{job_id}/download").headers.get("Location")
@@ -212,15 +224,23 @@ def download(client: Client, job_id: str, output: str | None) -> Path:
     target = Path(output) if output else Path.cwd()
     if target.is_dir():
         target = target / client.json("GET", f"exports/{job_id}")["fileName"]
+    writing = False
     try:
         # The link carries its own read-only signature: the identity header is not sent to storage.
         with requests.get(link, stream=True, timeout=TIMEOUT_SECONDS) as response:
             response.raise_for_status()
             with target.open("wb") as file:
+                writing = True
                 for chunk in response.iter_content(chunk_size=1024 * 1024):
                     file.write(chunk)
+    except requests.exceptions.HTTPError as error:
+        raise CliError(f"the file link of export {job_id} was refused: {error}", EXIT_REFUSED) from None
     except requests.exceptions.RequestException as error:
+        if writing:
+            target.unlink(missing_ok=True)  # no half file left behind
         raise CliError(f"downloading export {job_id} failed: {error}", EXIT_UNREACHABLE) from None
+    except OSError as error:
+        raise CliError(f"cannot write {target}: {error.strerror or error}", EXIT_USAGE) from None
     return target
 
 
@@ -397,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     tags.set_defaults(handler=cmd_tags)
 
     demo = commands.add_parser("load-demo", help="load synthetic source rows into Table storage (not via the API)")
-    demo.add_argument("--rows", type=int, default=5000)
+    demo.add_argument("--rows", type=_not_negative(int), default=5000)
     demo.add_argument("--dataset", default="cases", choices=["cases", "tickets"])
     demo.add_argument(
         "--connection-string", default="UseDevelopmentStorage=true", help="storage (default: the local emulator)"
@@ -408,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _watch_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
+    parser.add_argument("--interval", type=_not_negative(float), default=1.0, help="seconds between polls (default 1)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
 
 

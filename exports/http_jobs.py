@@ -57,8 +57,9 @@ def list_exports(req: func.HttpRequest) -> func.HttpResponse:
 @handles_errors
 def get_export(req: func.HttpRequest) -> func.HttpResponse:
     principal = principal_from_headers(req.headers)
-    view = export_service().get(principal, req.route_params["jobId"], client=client_address(req))
-    headers = {} if view.status.is_final else {"Retry-After": str(export_service().settings.retry_after_seconds)}
+    service = export_service()
+    view = service.get(principal, req.route_params["jobId"], client=client_address(req))
+    headers = {} if view.status.is_final else {"Retry-After": str(service.settings.retry_after_seconds)}
     return json_response(view, headers=headers)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import azure.functions as func
 
-from shared.http import problem
+from shared.http import handles_errors, problem
 from shared.settings import get_settings
 
 bp = func.Blueprint()
@@ -46,12 +46,14 @@ def page_html(local: bool) -> str:
 
 
 @bp.route(route="page", methods=["GET"])
+@handles_errors
 def exports_page(req: func.HttpRequest) -> func.HttpResponse:
     html = page_html(get_settings().environment == "local")
     return func.HttpResponse(html, headers=SECURITY_HEADERS, mimetype="text/html", charset="utf-8")
 
 
 @bp.route(route="page/{asset}", methods=["GET"])
+@handles_errors
 def exports_page_asset(req: func.HttpRequest) -> func.HttpResponse:
     asset = req.route_params.get("asset", "")
     mimetype = ASSETS.get(asset)

@@ -32,7 +32,6 @@ from exports.models import (
 )
 from exports.ports import (
     AuditLog,
-    BlobSink,
     Clock,
     EventQueues,
     JobStore,
@@ -59,7 +58,6 @@ class LifecycleMixin:
     settings: Settings
     jobs: JobStore
     work: WorkQueue
-    sink: BlobSink
     events: EventQueues
     audit: AuditLog
     limits: LimitStore
@@ -312,7 +310,7 @@ class LifecycleMixin:
         if recorded is not None:
             # A re-delivered message whose attempt was recorded: only make sure the next one is on its way.
             if recorded.outcome == "retrying":
-                self._schedule_next(message, message.attempt)
+                self._schedule_next(message)
             return
         now = self.clock.now()
         secret = self._secret(job.organization_id)
@@ -338,7 +336,7 @@ class LifecycleMixin:
                                                        outcome="delivered"))
             return
         error = error or f"the receiver answered {status_code}"
-        delay = backoff_seconds(message.attempt, self.settings.webhook_backoff_seconds)
+        delay = self._backoff(message)
         window_ends = message.first_attempt_at + timedelta(seconds=self.settings.webhook_retry_window_seconds)
         retry = message.attempt < self.settings.webhook_max_attempts and now + timedelta(seconds=delay) <= window_ends
         self._record_delivery(
@@ -347,14 +345,17 @@ class LifecycleMixin:
                             outcome="retrying" if retry else "gave_up", error=error),
         )
         if retry:
-            self._schedule_next(message, message.attempt)
+            self._schedule_next(message, delay)
         else:
             log.warning("export %s: webhook delivery gave up after %s attempt(s)", job.job_id, message.attempt)
 
-    def _schedule_next(self, message: NotificationMessage, attempt: int) -> None:
-        delay = backoff_seconds(attempt, self.settings.webhook_backoff_seconds)
+    def _backoff(self, message: NotificationMessage) -> float:
+        return backoff_seconds(message.attempt, self.settings.webhook_backoff_seconds)
+
+    def _schedule_next(self, message: NotificationMessage, delay: float | None = None) -> None:
+        delay = self._backoff(message) if delay is None else delay
         self.events.send_notification(
-            message.model_copy(update={"attempt": attempt + 1}), delay=timedelta(seconds=delay)
+            message.model_copy(update={"attempt": message.attempt + 1}), delay=timedelta(seconds=delay)
         )
 
     def _record_delivery(self, job: ExportJob, attempt: DeliveryAttempt) -> None:

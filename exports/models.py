@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -525,7 +525,7 @@ class NotificationMessage(CamelModel):
     job_id: str = Field(min_length=1, max_length=100)
     event_id: str = Field(min_length=1, max_length=100)
     attempt: int = Field(ge=1, le=100, strict=True)
-    first_attempt_at: datetime
+    first_attempt_at: AwareDatetime
 
 
 def _as_datetime(value: date | datetime, *, end: bool) -> datetime:

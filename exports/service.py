@@ -408,8 +408,11 @@ class ExportService(LifecycleMixin):
         shards = job.checkpoint.shards
         index = message.shard
         assert index is not None
-        if job.stage is not JobStage.EXPORTING or index >= len(shards):
-            return  # the job went on (finalizing, or a re-drive already finished it): a stale copy
+        if index >= len(shards):
+            # Shards are only ever added, once, when counting ends: no real message names one beyond them.
+            raise BadMessage(f"work message names shard {index} of export {job.job_id}, which has {len(shards)}")
+        if job.stage is not JobStage.EXPORTING:
+            return  # the job went on to finalizing: a stale copy
         shard = shards[index]
         if shard.done or message.seq > shard.seq:
             return

@@ -31,7 +31,6 @@ from typing import Any
 
 from exports.formats.base import iso_date, iso_datetime
 from exports.formats.cells import (
-    FORMULA_TRIGGERS,
     excel_date_format,
     excel_number_format,
     neutralize,
@@ -362,21 +361,8 @@ class XlsxWriter:
         date_attr = f' s="{date_style}"'
         text = self._text
 
-        triggers = FORMULA_TRIGGERS if self._neutralize else ()
-
         def string(ref: str, value: str) -> str:
-            # `_inline(ref, self._text(value))` in one frame: most cells are text (issue 6).
-            if len(value) > MAX_CELL_CHARS // 2 or _FORBIDDEN.search(value):
-                value = clean_text(value)
-            if value.startswith(triggers):
-                value = clean_text("'" + value)
-            space = ' xml:space="preserve"' if value[:1].isspace() or value[-1:].isspace() else ""
-            if "_x" in value:
-                value = _X_ESCAPE.sub(r"_x005F_\1", value)
-            value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            if "\r" in value:
-                value = value.replace("\r", "&#13;")
-            return f'<c r="{ref}" t="inlineStr"><is><t{space}>{value}</t></is></c>'
+            return _inline(ref, text(value))
 
         def boolean(ref: str, value: bool) -> str:
             return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'

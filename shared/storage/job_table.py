@@ -10,13 +10,14 @@ from typing import Any
 
 import orjson
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
 from pydantic import BaseModel, ConfigDict, Field
 
 from exports.models import Checkpoint, ColumnSpec, CreateExportRequest, DeliveryAttempt, ExportJob, JobStatus
 from exports.ports import IdempotencyRecord, JobListing
 from shared.errors import ConcurrencyConflict, Conflict, MalformedRequest
+from shared.storage.conflicts import etag_conflicts
 
 
 class JobEntity(BaseModel):
@@ -123,19 +124,13 @@ class TableJobStore:
     def replace(self, job: ExportJob) -> ExportJob:
         if job.etag is None:
             raise ConcurrencyConflict(f"export {job.job_id} has no ETag to match")
-        try:
+        with etag_conflicts(f"export {job.job_id}"):
             meta = self._table.update_entity(
                 JobEntity.of(job).to_entity(),
                 mode=UpdateMode.REPLACE,
                 etag=job.etag,
                 match_condition=MatchConditions.IfNotModified,
             )
-        except (ResourceNotFoundError, ResourceExistsError) as error:
-            raise ConcurrencyConflict(f"export {job.job_id} changed or vanished") from error
-        except HttpResponseError as error:
-            if error.status_code == 412:
-                raise ConcurrencyConflict(f"export {job.job_id} was changed by someone else") from error
-            raise
         return job.model_copy(update={"etag": meta.get("etag")})
 
     def list(

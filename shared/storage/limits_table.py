@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import orjson
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from exports.ports import LimitRecord
-from shared.errors import ConcurrencyConflict
+from shared.storage.conflicts import etag_conflicts
 
 
 class TableLimitStore:
@@ -33,16 +33,10 @@ class TableLimitStore:
             "JobIdsJson": orjson.dumps(record.job_ids).decode(),
             "Count": record.count,
         }
-        try:
+        with etag_conflicts(f"limit {key} of {organization_id}"):
             if record.etag is None:
                 self._table.create_entity(entity)
             else:
                 self._table.update_entity(
                     entity, mode=UpdateMode.REPLACE, etag=record.etag, match_condition=MatchConditions.IfNotModified
                 )
-        except (ResourceExistsError, ResourceNotFoundError) as error:
-            raise ConcurrencyConflict(f"limit {key} of {organization_id} changed") from error
-        except HttpResponseError as error:
-            if error.status_code == 412:
-                raise ConcurrencyConflict(f"limit {key} of {organization_id} changed") from error
-            raise

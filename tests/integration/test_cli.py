@@ -58,6 +58,12 @@ def test_request_watch_and_download_a_csv(
     again = cli(*as_analyst(local_host, org), "download", job_id, "-o", str(tmp_path / "again.csv"))
     assert again.returncode == 0 and (tmp_path / "again.csv").read_bytes() == Path(saved).read_bytes()
 
+    # Where the file cannot be written, and a negative poll interval: usage errors, never a traceback.
+    nowhere = cli(*as_analyst(local_host, org), "download", job_id, "-o", str(tmp_path / "missing" / "x.csv"))
+    assert nowhere.returncode == 2 and nowhere.stderr.startswith(f"error: cannot write {tmp_path / 'missing'}")
+    negative = cli(*as_analyst(local_host, org), "watch", job_id, "--interval=-1")
+    assert negative.returncode == 2 and "-1 is negative" in negative.stderr and "Traceback" not in negative.stderr
+
 
 def test_cancel_a_running_export(local_host: LocalHost, org: str, load_tickets: Callable[..., int]) -> None:
     load_tickets(org, 3_000)

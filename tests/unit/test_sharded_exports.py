@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from exports.models import CreateExportRequest, JobStatus
+from exports.models import CreateExportRequest, JobStatus, WorkMessage
 from shared.auth import Principal
+from shared.errors import BadMessage
 from tests.unit.conftest import ORG_A, World, make_world
 
 
@@ -141,3 +142,24 @@ def test_a_stale_shard_message_redrives_its_shard_once_the_job_stopped_moving(an
     assert [(m.shard, m.seq) for m in world.queue.messages] == [(1, 0), (0, 1)]
     world.drain()
     assert world.service.get(analyst, job.job_id).status is JobStatus.COMPLETED
+
+
+def test_a_message_naming_a_shard_the_export_does_not_have_is_a_bad_message(analyst: Principal) -> None:
+    world = make_world(shard_rows=1_000)
+    world.load_cases(ORG_A, 2_500)
+    job, _ = world.service.create(analyst, request())
+    world.step()  # counting: three shards
+    before = world.jobs.get(ORG_A, job.job_id)
+    with pytest.raises(BadMessage, match=r"names shard 3 of export .* which has 3"):
+        world.service.run_step(WorkMessage(org_id=ORG_A, job_id=job.job_id, seq=0, shard=3))
+    assert world.jobs.get(ORG_A, job.job_id) == before, "the job is left exactly as it was"
+    world.drain()
+    assert world.service.get(analyst, job.job_id).status is JobStatus.COMPLETED
+
+
+def test_a_shard_message_for_an_export_that_is_not_sharded_is_a_bad_message(world: World, analyst: Principal) -> None:
+    world.load_cases(ORG_A, 100)
+    job, _ = world.service.create(analyst, request())
+    with pytest.raises(BadMessage, match=r"names shard 0 of export .* which has 0"):
+        world.service.run_step(WorkMessage(org_id=ORG_A, job_id=job.job_id, seq=0, shard=0))
+    assert world.service.get(analyst, job.job_id).status is JobStatus.QUEUED
