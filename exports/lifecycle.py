@@ -81,7 +81,8 @@ class LifecycleMixin:
                 raise ValidationFailed(
                     "callbackUrl: no webhook secret is configured for your organization; ask an administrator."
                 )
-        if reply_queue is not None and reply_queue in _RESERVED_QUEUES:
+        # The Functions host keeps its own queues under azure-webjobs-: events must never land there either.
+        if reply_queue is not None and (reply_queue in _RESERVED_QUEUES or reply_queue.startswith("azure-webjobs-")):
             raise ValidationFailed(f"replyQueue {reply_queue} is one of the export service's own queues.")
 
     def _take_daily_quota(self, organization_id: str) -> None:

@@ -138,11 +138,12 @@ def test_a_queue_request_with_a_reply_queue_gets_the_event_there_too() -> None:
     assert world.events.events("crm-export-replies") == world.events.events()
 
 
-def test_a_reply_queue_may_not_be_one_of_the_services_own_queues() -> None:
+@pytest.mark.parametrize("queue", ["export-work", "export-events-poison", "azure-webjobs-blobtrigger-abc"])
+def test_a_reply_queue_may_not_be_one_of_the_services_own_queues(queue: str) -> None:
     world = lifecycle_world()
     message = ExportRequestMessage.model_validate(
         {"orgId": ORG_A, "requestId": "r-2", "requestedBy": {"userId": "system-x", "roles": ["access_reports"]},
-         "request": {"format": "CSV"}, "replyQueue": "export-work"}
+         "request": {"format": "CSV"}, "replyQueue": queue}
     )
     with pytest.raises(BadMessage, match="own queues"):
         world.service.take_request(message)
