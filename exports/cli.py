@@ -310,18 +310,20 @@ def cmd_tags(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO)
 def cmd_load_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # The one command that is not an API call: the API has no way to write source data, so the demo rows
     # go straight into Table storage (the local emulator by default), as `make run` loads them.
-    from tools.load_cases import is_empty, load, load_tickets, loader_client
+    from azure.core.exceptions import AzureError
 
-    tables = loader_client(args.connection_string)
-    table = "cases" if args.dataset == "cases" else "tickets"
-    if args.if_empty and not is_empty(tables, table, args.org):
-        print(f"{args.org} already has {table}; nothing loaded", file=err)
+    from tools.load_cases import load_dataset, loader_client
+
+    try:
+        loaded = load_dataset(
+            loader_client(args.connection_string), args.dataset, args.org, args.rows, if_empty=args.if_empty
+        )
+    except (ValueError, AzureError) as error:
+        raise CliError(f"cannot load demo data: {type(error).__name__}", EXIT_UNREACHABLE) from None
+    if loaded is None:
+        print(f"{args.org} already has {args.dataset}; nothing loaded", file=err)
         return 0
-    if args.dataset == "cases":
-        loaded = load(tables, "cases", args.org, args.rows)
-    else:
-        loaded = load_tickets(tables, "tickets", args.org, args.rows)
-    print(f"loaded {loaded} {table} for {args.org}", file=out)
+    print(f"loaded {loaded} {args.dataset} for {args.org}", file=out)
     return 0
 
 

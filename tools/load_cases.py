@@ -91,6 +91,27 @@ def _transactions(entities: Iterable[dict[str, Any]]) -> Iterator[list[dict[str,
             yield chunk
 
 
+def load_dataset(
+    service: TableServiceClient,
+    dataset: str,
+    organization_id: str,
+    rows: int,
+    *,
+    seed: int = 1,
+    if_empty: bool = False,
+    cases_table: str = "cases",
+    tickets_table: str = "tickets",
+    records_table: str = "caserecords",
+) -> int | None:
+    """Loads synthetic cases (with their records) or tickets; None when `if_empty` found rows already."""
+    table = cases_table if dataset == "cases" else tickets_table
+    if if_empty and not is_empty(service, table, organization_id):
+        return None
+    if dataset == "cases":
+        return load(service, table, organization_id, rows, seed=seed, records_table=records_table)
+    return load_tickets(service, table, organization_id, rows, seed=seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--org", required=True, help="organization id (the partition key)")
@@ -103,16 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.storage_connection_string:
         print("load_cases needs AzureWebJobsStorage set to a connection string", file=sys.stderr)
         return 2
-    service = loader_client(settings.storage_connection_string)
-    table = settings.cases_table if args.dataset == "cases" else settings.tickets_table
-    if args.if_empty and not is_empty(service, table, args.org):
+    started = time.monotonic()
+    loaded = load_dataset(
+        loader_client(settings.storage_connection_string),
+        args.dataset,
+        args.org,
+        args.rows,
+        seed=args.seed,
+        if_empty=args.if_empty,
+        cases_table=settings.cases_table,
+        tickets_table=settings.tickets_table,
+        records_table=settings.case_records_table,
+    )
+    if loaded is None:
         print(f"organization {args.org} already has {args.dataset}; nothing loaded")
         return 0
-    started = time.monotonic()
-    if args.dataset == "cases":
-        loaded = load(service, table, args.org, args.rows, seed=args.seed, records_table=settings.case_records_table)
-    else:
-        loaded = load_tickets(service, table, args.org, args.rows, seed=args.seed)
     print(f"loaded {loaded} {args.dataset} for {args.org} in {time.monotonic() - started:.1f}s")
     return 0
 

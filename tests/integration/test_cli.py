@@ -127,6 +127,8 @@ def test_tags_can_be_set_listed_previewed_and_deleted(local_host: LocalHost, org
 
     admin = ["--url", local_host.base_url, "--org", org, "--user", "admin-1"]
     assert cli(*admin, "load-demo", "--rows", "5", "--connection-string", azurite.connection_string).returncode == 0
+    broken = cli(*admin, "load-demo", "--rows", "5", "--connection-string", "not a connection string")
+    assert broken.returncode == 4 and broken.stderr.startswith("error: cannot load demo data: ValueError")
     made = cli(
         *admin, "tags", "set", "4", "--path", "customFields.employeeId", "--column", "employee", "--label", "Emp"
     )
