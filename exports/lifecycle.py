@@ -234,8 +234,8 @@ class LifecycleMixin:
             # A Conflict means it finished meanwhile: then the finished job is deleted.
             with contextlib.suppress(Conflict):
                 self.cancel(principal, job_id, client=client)
-        for _ in range(10):
             job = self._visible_job(principal, job_id)
+        for _ in range(10):
             if job.deleted_at is not None:
                 return
             self._discard_files(job)
@@ -248,6 +248,7 @@ class LifecycleMixin:
             try:
                 job = self.jobs.replace(job)
             except ConcurrencyConflict:
+                job = self._visible_job(principal, job_id)
                 continue
             self._record(job, "deleted", actor_id=principal.user_id, actor_name=principal.name, client=client)
             log.info("export %s deleted by %s", job.job_id, principal.user_id)
