@@ -7,7 +7,7 @@ CHECKOV_VENV := .venv-checkov
 # apt-get needs root: CI runs as root; elsewhere `make test-compat SUDO=sudo`.
 SUDO ?=
 
-.PHONY: install run test lint unit integration clean test-compat security test-fuzz test-faults test-scale bench bench-large infra-check chromium test-browser
+.PHONY: install run test test-busy lint unit integration clean test-compat security test-fuzz test-faults test-scale bench bench-large infra-check chromium test-browser
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -47,6 +47,12 @@ test-fuzz: install
 
 test: install lint chromium
 	$(VENV)/bin/pytest -m "not compat and not slow" --durations=20
+
+# make test three times in a row while another process keeps one core fully busy: no test may depend on
+# timing luck (see README, "The local host"). The busy loop is killed however the runs end.
+test-busy: install
+	$(PYTHON) -c 'while True: pass' & hog=$$!; trap 'kill $$hog' EXIT; \
+	for run in 1 2 3; do echo "make test-busy: run $$run of 3"; $(MAKE) test || exit 1; done
 
 # The browser tests (tests/browser) drive Debian's Chromium through Playwright from PyPI, which never downloads
 # a browser of its own here. Installs the Debian package when it is missing (about 30 s with apt).

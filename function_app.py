@@ -17,7 +17,7 @@ from exports import (
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (http_jobs.bp, http_fields.bp, http_meta.bp, queue_requests.bp, queue_worker.bp, timer_cleanup.bp):
     app.register_functions(blueprint)
-# Job lifecycle (issue 8): webhook deliveries, retried through the notifications queue.
+# Job lifecycle: webhook deliveries, retried through the notifications queue.
 app.register_functions(queue_notifications.bp)
-# The exports page (issue 10): a static page over the public API.
+# The exports page: a static page over the public API.
 app.register_functions(http_page.bp)

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import sys
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,9 +111,25 @@ class QueueOptions:
 
 
 @dataclass(frozen=True)
+class HttpOptions:
+    """`extensions.http` throttles; None is unbounded (the host's -1)."""
+
+    # How many HTTP functions run at once; the rest wait in the host's request queue.
+    max_concurrent_requests: int | None = None
+    # Running plus waiting; a request beyond it is refused with 429.
+    max_outstanding_requests: int | None = None
+
+
+# Flex Consumption's default (the plan infra/ deploys to); host.json's "-1" means no limit.
+DEFAULT_FUNCTION_TIMEOUT = 30 * 60.0
+
+
+@dataclass(frozen=True)
 class HostConfig:
     route_prefix: str = "api"
     queues: QueueOptions = field(default_factory=QueueOptions)
+    http: HttpOptions = field(default_factory=HttpOptions)
+    function_timeout: float | None = DEFAULT_FUNCTION_TIMEOUT
 
 
 def _int_option(section: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
@@ -122,12 +139,35 @@ def _int_option(section: Mapping[str, Any], key: str, default: int, minimum: int
     return raw
 
 
+def _limit(section: Mapping[str, Any], key: str) -> int | None:
+    raw = section.get(key, -1)
+    if isinstance(raw, bool) or not isinstance(raw, int) or (raw < 1 and raw != -1):
+        raise ConfigError(f"host.json extensions.http.{key} must be a positive integer or -1, got {raw!r}")
+    return None if raw == -1 else raw
+
+
+def _function_timeout(doc: Mapping[str, Any]) -> float | None:
+    raw = doc.get("functionTimeout")
+    if raw is None:
+        return DEFAULT_FUNCTION_TIMEOUT
+    if raw in ("-1", -1):
+        return None
+    seconds = parse_timespan(raw)
+    if seconds <= 0:
+        raise ConfigError(f"host.json functionTimeout must be positive or -1, got {raw!r}")
+    return seconds
+
+
 def parse_host_config(doc: Mapping[str, Any]) -> HostConfig:
     extensions = doc.get("extensions") or {}
     http = extensions.get("http") or {}
     prefix = http.get("routePrefix", "api")
     if not isinstance(prefix, str):
         raise ConfigError("host.json extensions.http.routePrefix must be a string")
+    http_options = HttpOptions(
+        max_concurrent_requests=_limit(http, "maxConcurrentRequests"),
+        max_outstanding_requests=_limit(http, "maxOutstandingRequests"),
+    )
 
     queues = extensions.get("queues") or {}
     # The storage service hands out at most 32 messages per request, so the host caps it there too.
@@ -146,7 +186,12 @@ def parse_host_config(doc: Mapping[str, Any]) -> HostConfig:
         max_dequeue_count=_int_option(queues, "maxDequeueCount", 5, 1),
         message_encoding="base64" if encoding == "base64" else "none",
     )
-    return HostConfig(route_prefix=prefix.strip("/"), queues=options)
+    return HostConfig(
+        route_prefix=prefix.strip("/"),
+        queues=options,
+        http=http_options,
+        function_timeout=_function_timeout(doc),
+    )
 
 
 def load_host_config(app_dir: Path) -> HostConfig:
@@ -199,7 +244,19 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, enum.Enum) else value
 
 
+# The SDK's get_functions() indexes the app's blueprints and refuses to run twice on one FunctionApp (it
+# sees every function a second time as a duplicate), so each app is described once and remembered.
+_DESCRIBED: weakref.WeakKeyDictionary[func.FunctionApp, list[FunctionInfo]] = weakref.WeakKeyDictionary()
+
+
 def describe_functions(app: func.FunctionApp) -> list[FunctionInfo]:
+    described = _DESCRIBED.get(app)
+    if described is None:
+        described = _DESCRIBED[app] = _describe(app)
+    return list(described)
+
+
+def _describe(app: func.FunctionApp) -> list[FunctionInfo]:
     infos: list[FunctionInfo] = []
     for function in app.get_functions():
         name = function.get_function_name()

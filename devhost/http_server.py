@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
+import os
+import socket
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Protocol
@@ -11,8 +16,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import azure.functions as func
 
-from devhost.app_loader import FunctionInfo
-from devhost.invocation import FunctionFailed, InFlight, Invocation
+from devhost.app_loader import FunctionInfo, HttpOptions
+from devhost.invocation import FunctionFailed, FunctionTimedOut, InFlight, Invocation
 from devhost.routing import Router
 
 log = logging.getLogger("devhost.http")
@@ -31,11 +36,20 @@ class HostApi(Protocol):
     def stopping(self) -> bool: ...
 
     @property
-    def in_flight(self) -> InFlight: ...
+    def responding(self) -> InFlight: ...
 
     def run(self, invocation: Invocation) -> Any: ...
 
     def admin_invoke(self, name: str, input_text: str) -> AdminOutcome: ...
+
+    @property
+    def admin_token(self) -> str: ...
+
+    def drain(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def drain_status(self) -> dict[str, Any]: ...
 
 
 def build_router(functions: list[FunctionInfo]) -> Router[FunctionInfo]:
@@ -52,16 +66,58 @@ def problem(status: int, detail: str) -> bytes:
     return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
 
 
+class RequestThrottle:
+    """host.json's HTTP throttles: at most `maxConcurrentRequests` functions run at once, the others wait;
+    a request that would make more than `maxOutstandingRequests` running or waiting is refused."""
+
+    def __init__(self, options: HttpOptions) -> None:
+        concurrent = options.max_concurrent_requests
+        self._slots = threading.BoundedSemaphore(concurrent) if concurrent is not None else None
+        self._limit = options.max_outstanding_requests
+        self._outstanding = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        """False: over the outstanding limit (429). True: the caller runs, and must `leave` after."""
+        with self._lock:
+            if self._limit is not None and self._outstanding >= self._limit:
+                return False
+            self._outstanding += 1
+        if self._slots is not None:
+            self._slots.acquire()
+        return True
+
+    def leave(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+        with self._lock:
+            self._outstanding -= 1
+
+
 class DevHttpServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], router: Router[FunctionInfo], route_prefix: str, host: HostApi
+        self,
+        address: tuple[str, int],
+        router: Router[FunctionInfo],
+        route_prefix: str,
+        host: HostApi,
+        http_options: HttpOptions | None = None,
+        listen_fd: int | None = None,
     ) -> None:
         self.router = router
         self.route_prefix = route_prefix.strip("/")
         self.host = host
-        super().__init__(address, _Handler)
+        self.throttle = RequestThrottle(http_options or HttpOptions())
+        super().__init__(address, _Handler, bind_and_activate=listen_fd is None)
+        if listen_fd is not None:
+            # The socket of the process this one replaced (a worker restart): connections that arrived
+            # meanwhile wait in its backlog and are answered now.
+            self.socket.close()
+            self.socket = socket.socket(fileno=listen_fd)
+            os.set_inheritable(listen_fd, False)
+            self.server_address = self.socket.getsockname()
 
     @property
     def base_url(self) -> str:
@@ -81,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         # Counted until the response is written, so shutdown does not cut it off mid-send.
-        with self.server.host.in_flight:
+        with self.server.host.responding:
             self._dispatch()
 
     # http.server looks handlers up by these names.
@@ -196,10 +252,29 @@ class _Handler(BaseHTTPRequestHandler):
         invocation = Invocation(
             function, request, "This function was programmatically called via the host APIs."
         )
+        throttle = self.server.throttle
+        if not throttle.enter():
+            self._problem(429, "The host has as many requests as host.json's maxOutstandingRequests allows")
+            return
+        try:
+            self._invoke(invocation)
+        finally:
+            throttle.leave()
+
+    def _invoke(self, invocation: Invocation) -> None:
+        function = invocation.function
         failed = f"The function failed; see the host log for invocation {invocation.invocation_id}"
         try:
             result = self.server.host.run(invocation)
-        except FunctionFailed:
+        except FunctionTimedOut:
+            detail = f"The function ran past host.json's functionTimeout (invocation {invocation.invocation_id})"
+            self._problem(500, detail)
+            return
+        except FunctionFailed as error:
+            if type(error) is not FunctionFailed:
+                # It never got to an end: the worker restarted, or the host is stopping.
+                self._problem(503, "The function could not run; please retry", close=True)
+                return
             # The invoker logged the traceback; the client gets nothing that could carry secrets.
             self._problem(500, failed)
             return
@@ -213,11 +288,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _admin(self, method: str, segments: list[str], body: bytes) -> None:
         lowered = [s.lower() for s in segments]
+        if not _loopback_host(self.headers.get("Host") or ""):
+            # A page the developer visits can point a name of its own at 127.0.0.1 (DNS rebinding): its
+            # requests then carry that name, never a loopback one.
+            self._problem(403, "The admin API answers only requests addressed to a loopback host")
+            return
+        if method not in ("GET", "HEAD") and not hmac.compare_digest(
+            (self.headers.get("x-functions-key") or "").encode(), self.server.host.admin_token.encode()
+        ):
+            self._problem(401, "The admin API needs x-functions-key: the token the host printed at start")
+            return
         if lowered == ["host", "status"]:
             if method not in ("GET", "HEAD"):
                 self._problem(405, f"No function allows {method} {self.path}")
                 return
             self._send(200, [("Content-Type", "application/json")], b'{"state":"Running"}')
+            return
+        if lowered[0] == "host" and lowered[1:] in (["drain"], ["drain", "status"], ["resume"]):
+            self._drain_api(method, lowered[1:])
             return
         if len(segments) == 2 and lowered[0] == "functions":
             if method != "POST":
@@ -241,6 +329,38 @@ class _Handler(BaseHTTPRequestHandler):
                 self._problem(404, f"No function named {name}")
             return
         self._problem(404, f"No function handles {method} {self.path}")
+
+
+    def _drain_api(self, method: str, action: list[str]) -> None:
+        """The host's drain mode: listeners stop taking work, invocations in hand run to their end."""
+        host = self.server.host
+        wanted = "GET" if action == ["drain", "status"] else "POST"
+        if method != wanted and not (wanted == "GET" and method == "HEAD"):
+            self._problem(405, f"No function allows {method} {self.path}")
+            return
+        if action == ["drain"]:
+            host.drain()
+            self._send(202, [], b"")
+        elif action == ["resume"]:
+            host.resume()
+            self._send(200, [("Content-Type", "application/json")], b'{"state":"Running"}')
+        else:
+            self._send(200, [("Content-Type", "application/json")], json.dumps(host.drain_status()).encode())
+
+
+def _loopback_host(host_header: str) -> bool:
+    """Whether a Host header names this machine: localhost or a loopback address, with any port."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _to_response(result: Any, invocation: Invocation) -> tuple[int, list[tuple[str, str]], bytes]:

@@ -20,15 +20,27 @@ log = logging.getLogger("devhost")
 
 
 class FunctionFailed(Exception):
-    """The user function raised. Its traceback is logged already; callers only decide what failure means."""
+    """The invocation failed. Its cause is logged already; callers only decide what failure means."""
 
     def __init__(self, function_name: str, invocation_id: str) -> None:
         super().__init__(f"function {function_name} failed (invocation {invocation_id})")
         self.invocation_id = invocation_id
 
 
+class FunctionTimedOut(FunctionFailed):
+    """It ran past host.json's functionTimeout; the worker process is being restarted."""
+
+
+class WorkerRestarted(FunctionFailed):
+    """Another invocation timed out and the worker process restarts: every invocation it held fails."""
+
+
+class NotStarted(FunctionFailed):
+    """The host stopped before a thread was free to run it; nothing of it ran."""
+
+
 class InFlight:
-    """Counts running invocations so shutdown can wait for them to drain."""
+    """Counts what is under way (HTTP requests being answered) so shutdown and restarts can wait for it."""
 
     def __init__(self) -> None:
         self._count = 0
@@ -141,21 +153,27 @@ class Invocation:
     outputs: dict[str, OutValue] = field(default_factory=dict)
 
 
-def _call(function: FunctionInfo, kwargs: dict[str, Any]) -> Any:
+def _await(awaitable: Any, loop: asyncio.AbstractEventLoop | None) -> Any:
+    async def wrapper() -> Any:
+        return await awaitable
+
+    if loop is None:
+        return asyncio.run(wrapper())
+    # The worker's one event loop: async functions share it, as they do in the Python worker.
+    return asyncio.run_coroutine_threadsafe(wrapper(), loop).result()
+
+
+def _call(function: FunctionInfo, kwargs: dict[str, Any], loop: asyncio.AbstractEventLoop | None) -> Any:
     target = function.user_function
     if inspect.iscoroutinefunction(target):
-        return asyncio.run(target(**kwargs))
+        return _await(target(**kwargs), loop)
     result = target(**kwargs)
     if inspect.isawaitable(result):
-
-        async def _await() -> Any:
-            return await result
-
-        return asyncio.run(_await())
+        return _await(result, loop)
     return result
 
 
-def invoke(invocation: Invocation, in_flight: InFlight, app_dir: str = ".") -> Any:
+def invoke(invocation: Invocation, app_dir: str = ".", loop: asyncio.AbstractEventLoop | None = None) -> Any:
     """Run the function; any exception it raises comes out as FunctionFailed, once logged."""
     function = invocation.function
     params = inspect.signature(function.user_function).parameters
@@ -178,18 +196,17 @@ def invoke(invocation: Invocation, in_flight: InFlight, app_dir: str = ".") -> A
         invocation.invocation_id,
     )
     started = time.monotonic()
-    with in_flight:
-        try:
-            result = _call(function, kwargs)
-        except Exception as exc:
-            elapsed = (time.monotonic() - started) * 1000
-            log.exception(
-                "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)",
-                function.name,
-                invocation.invocation_id,
-                elapsed,
-            )
-            raise FunctionFailed(function.name, invocation.invocation_id) from exc
+    try:
+        result = _call(function, kwargs, loop)
+    except Exception as exc:
+        elapsed = (time.monotonic() - started) * 1000
+        log.exception(
+            "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)",
+            function.name,
+            invocation.invocation_id,
+            elapsed,
+        )
+        raise FunctionFailed(function.name, invocation.invocation_id) from exc
     elapsed = (time.monotonic() - started) * 1000
     log.info(
         "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",

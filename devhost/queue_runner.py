@@ -11,7 +11,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -21,7 +20,8 @@ from azure.functions.queue import QueueMessage as FuncQueueMessage
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from devhost.app_loader import ConfigError, FunctionInfo, QueueOptions, resolve_setting_refs
-from devhost.invocation import FunctionFailed, Invocation
+from devhost.invocation import Invocation, NotStarted
+from devhost.worker import Pending
 
 log = logging.getLogger("devhost.queue")
 
@@ -110,34 +110,41 @@ class _Lease:
     done: bool = False
 
 
+# Hands an invocation to the worker; the callback settles the message once the outcome is known.
+Dispatch = Callable[[Invocation, Callable[[Pending], None]], Any]
+
+
 class QueueRunner:
-    """One poller per queue-trigger function, plus a thread pool and a lease renewer."""
+    """One poller per queue-trigger function, plus a lease renewer. Invocations run on the host's worker pool.
+
+    As the Functions host does, it fetches `batchSize` messages whenever no more than `newBatchThreshold` of
+    its messages are in hand, so it holds at most `batchSize + newBatchThreshold`. A message in hand keeps its
+    lease (renewed) from the moment it is received, also while it waits for a worker thread, so it is never
+    delivered twice for having waited.
+    """
 
     def __init__(
         self,
         function: FunctionInfo,
         options: QueueOptions,
         lease_seconds: int,
-        run: Callable[[Invocation], Any],
+        dispatch: Dispatch,
         service: QueueServiceClient,
     ) -> None:
         self.function = function
         self.options = options
         self.lease_seconds = max(1, int(lease_seconds))
-        self.run = run
+        self.dispatch = dispatch
         self.queue_name = resolve_setting_refs(str(function.trigger["queueName"]))
         self.queue = service.get_queue_client(self.queue_name)
         self.poison = service.get_queue_client(self.queue_name + POISON_SUFFIX)
         self._stop = threading.Event()
+        self._paused = False
         self._renewer_stop = threading.Event()
         self._active = 0
         self._cond = threading.Condition()
         self._leases: dict[str, _Lease] = {}
         self._leases_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(
-            max_workers=options.batch_size + options.new_batch_threshold,
-            thread_name_prefix=f"queue-{function.name}",
-        )
         self._poller = threading.Thread(target=self._poll_loop, name=f"poll-{function.name}", daemon=True)
         self._renewer = threading.Thread(target=self._renew_loop, name=f"lease-{function.name}", daemon=True)
 
@@ -150,10 +157,26 @@ class QueueRunner:
         self._renewer.start()
 
     def stop(self) -> None:
-        """Stop fetching; invocations already running carry on until `drain`."""
+        """Stop fetching; messages already in hand are settled as their invocations end."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+
+    def pause(self) -> None:
+        """Drain mode: fetch nothing until `resume`; what is in hand runs to its end."""
+        with self._cond:
+            self._paused = True
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
+    @property
+    def in_hand(self) -> int:
+        with self._cond:
+            return self._active
 
     def drain(self, timeout: float) -> bool:
         with self._cond:
@@ -161,10 +184,12 @@ class QueueRunner:
         # Leases must keep being renewed as long as anything still runs.
         if idle:
             self._renewer_stop.set()
-            self._pool.shutdown(wait=False)
         return idle
 
     # --- polling ---------------------------------------------------------------------------------------
+
+    def _may_fetch(self) -> bool:
+        return self._active <= self.options.new_batch_threshold and not self._paused
 
     def _poll_loop(self) -> None:
         delay = MIN_POLL_DELAY
@@ -172,9 +197,7 @@ class QueueRunner:
         while not self._stop.is_set():
             with self._cond:
                 # The host fetches the next batch only once enough of the current one has finished.
-                self._cond.wait_for(
-                    lambda: self._active <= self.options.new_batch_threshold or self._stop.is_set()
-                )
+                self._cond.wait_for(lambda: self._may_fetch() or self._stop.is_set())
             if self._stop.is_set():
                 break
             try:
@@ -192,48 +215,56 @@ class QueueRunner:
                 continue
             delay = MIN_POLL_DELAY
             for message in messages:
-                if self._stop.is_set():
-                    self._release(message)
-                    continue
                 with self._cond:
-                    self._active += 1
-                self._pool.submit(self._process, message)
+                    holding = not self._stop.is_set() and not self._paused
+                if holding:
+                    self._take(message)
+                else:
+                    self._release(message)
 
-    def _release(self, message: QueueMessage) -> None:
-        """Received while shutting down: make it visible again rather than sit out the whole lease."""
+    def _release(self, message: QueueMessage, pop_receipt: str | None = None) -> None:
+        """Received but not to be run here: make it visible again rather than sit out the whole lease."""
         try:
-            self.queue.update_message(message.id, message.pop_receipt, visibility_timeout=0)
+            self.queue.update_message(message.id, pop_receipt or message.pop_receipt, visibility_timeout=0)
         except AzureError as exc:
             log.warning("queue %s: could not release message %s: %s", self.queue_name, message.id, exc)
 
     # --- one message -----------------------------------------------------------------------------------
 
-    def _process(self, message: QueueMessage) -> None:
+    def _take(self, message: QueueMessage) -> None:
+        """Counts the message in hand, then hands it to the worker (or straight to poison)."""
         lease = _Lease(str(message.id), str(message.pop_receipt), time.monotonic() + self.lease_seconds / 2)
+        with self._cond:
+            self._active += 1
+        dispatched = False
         try:
-            self._handle(message, lease)
+            invocation = self._invocation(message, lease)
+            if invocation is not None:
+                with self._leases_lock:
+                    self._leases[lease.message_id] = lease
+                self.dispatch(invocation, lambda pending: self._settle(message, lease, pending))
+                dispatched = True
         except (ResourceNotFoundError, HttpResponseError) as exc:
             # Typically a stale pop receipt: the lease expired and someone else owns the message now.
             log.warning("queue %s: message %s: %s", self.queue_name, message.id, _short(exc))
         except Exception:
             log.exception("queue %s: message %s: unexpected host error", self.queue_name, message.id)
         finally:
-            with self._cond:
-                self._active -= 1
-                self._cond.notify_all()
+            if not dispatched:
+                self._forget(lease)
 
-    def _handle(self, message: QueueMessage, lease: _Lease) -> None:
+    def _invocation(self, message: QueueMessage, lease: _Lease) -> Invocation | None:
         dequeue_count = int(message.dequeue_count or 0)
         max_count = self.options.max_dequeue_count
         if dequeue_count > max_count:
             # Its previous worker died mid-invocation too often; the host does not try it again.
             self._to_poison(message, lease, f"dequeue count {dequeue_count} exceeds {max_count}")
-            return
+            return None
         try:
             body = decode_body(message.content, self.options.message_encoding)
         except ValueError:
             self._to_poison(message, lease, "its content is not valid base64")
-            return
+            return None
 
         trigger = make_queue_message(
             id=message.id,
@@ -244,32 +275,45 @@ class QueueRunner:
             time_next_visible=message.next_visible_on,
             pop_receipt=message.pop_receipt,
         )
-        invocation = Invocation(
+        return Invocation(
             self.function,
             _trigger_value(self.function, trigger),
             f"New queue message detected on '{self.queue_name}'.",
         )
-        with self._leases_lock:
-            self._leases[lease.message_id] = lease
+
+    def _settle(self, message: QueueMessage, lease: _Lease, pending: Pending) -> None:
+        """The invocation's outcome decides: delete, back to the queue after the visibility timeout, or poison."""
         try:
-            self.run(invocation)
-            succeeded = True
-        except FunctionFailed:
-            succeeded = False
-        finally:
             with self._leases_lock:
                 self._leases.pop(lease.message_id, None)
             with lease.lock:
                 lease.done = True
+            error = pending.error
+            dequeue_count = int(message.dequeue_count or 0)
+            if error is None:
+                self.queue.delete_message(lease.message_id, lease.pop_receipt)
+            elif isinstance(error, NotStarted):
+                # Nothing ran: not an attempt, so another instance may take it at once.
+                self._release(message, lease.pop_receipt)
+            elif dequeue_count >= self.options.max_dequeue_count:
+                self._to_poison(message, lease, f"it failed {dequeue_count} time(s)")
+            else:
+                self.queue.update_message(
+                    lease.message_id, lease.pop_receipt, visibility_timeout=int(self.options.visibility_timeout)
+                )
+        except (ResourceNotFoundError, HttpResponseError) as exc:
+            log.warning("queue %s: message %s: %s", self.queue_name, message.id, _short(exc))
+        except Exception:
+            log.exception("queue %s: message %s: unexpected host error", self.queue_name, message.id)
+        finally:
+            self._forget(lease)
 
-        if succeeded:
-            self.queue.delete_message(lease.message_id, lease.pop_receipt)
-        elif dequeue_count >= max_count:
-            self._to_poison(message, lease, f"it failed {dequeue_count} time(s)")
-        else:
-            self.queue.update_message(
-                lease.message_id, lease.pop_receipt, visibility_timeout=int(self.options.visibility_timeout)
-            )
+    def _forget(self, lease: _Lease) -> None:
+        with self._leases_lock:
+            self._leases.pop(lease.message_id, None)
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
 
     def _to_poison(self, message: QueueMessage, lease: _Lease, why: str) -> None:
         log.warning(

@@ -82,16 +82,18 @@ class TimerRunner:
         self,
         function: FunctionInfo,
         run: Callable[[Invocation], Any],
-        lock: threading.Lock,
         clock: Callable[[], datetime] = utc_now,
+        paused: Callable[[], bool] = lambda: False,
     ) -> None:
+        # `run` returns when the invocation has ended, so the schedule never overlaps itself; the host keeps
+        # admin-started runs from overlapping it (its singleton lock).
         self.function = function
         self.run = run
         self.schedule = parse_schedule(str(function.trigger["schedule"]))
         self.run_on_startup = bool(function.trigger.get("runOnStartup", False))
-        # Shared with admin-started runs: a timer function never overlaps itself (the host's singleton lock).
-        self.lock = lock
         self.clock = clock
+        # Drain mode: occurrences that fall due meanwhile are skipped, as a stopped listener would.
+        self.paused = paused
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"timer-{function.name}", daemon=True)
 
@@ -124,12 +126,14 @@ class TimerRunner:
                 base = self.clock()
 
     def _fire(self, past_due: bool, reason: str) -> None:
-        with self.lock:
-            now = self.clock()
-            request = make_timer_request(past_due, last=now, next_due=self.schedule.next_after(now))
-            # A failed run was logged by the invoker and does not stop the schedule.
-            with contextlib.suppress(FunctionFailed):
-                self.run(Invocation(self.function, request, reason))
+        if self.paused():
+            log.info("timer %s: skipped (%s) while the host is draining", self.function.name, reason)
+            return
+        now = self.clock()
+        request = make_timer_request(past_due, last=now, next_due=self.schedule.next_after(now))
+        # A failed run was logged by the invoker and does not stop the schedule.
+        with contextlib.suppress(FunctionFailed):
+            self.run(Invocation(self.function, request, reason))
 
 
 def make_timer_request(past_due: bool, last: datetime, next_due: datetime) -> TimerRequest:

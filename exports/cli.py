@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from typing import Any, NoReturn, TextIO
 import requests
 
 from shared.auth import encode_principal
+from shared.redaction import redact_telemetry
 
 DEFAULT_URL = "http://127.0.0.1:7071/api"
 DEMO_ROLES = "access_reports,import_export_tickets,manage_system_settings"
@@ -45,6 +47,8 @@ class Client:
         self.session = requests.Session()
         self.session.headers["X-MS-CLIENT-PRINCIPAL"] = principal
         self.session.headers["Accept"] = "application/json"
+        # Body-less POSTs and DELETEs need it; bodies go as json=, i.e. Content-Type: application/json.
+        self.session.headers["X-Requested-With"] = "exports-cli"
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = f"{self.base_url}/{path.lstrip('/')}"
@@ -161,12 +165,25 @@ def watch(client: Client, job_id: str, err: TextIO, *, interval: float, timeout:
     if job["status"] == "completed":
         size = job.get("fileSizeBytes")
         print(f"export {job_id} completed: {job['fileName']}, {job['processedRows']} rows, {size} bytes", file=err)
+        if job.get("warnings"):
+            print(warnings_line(job), file=err)
         return 0
     if job["status"] == "failed":
         print(f"export {job_id} failed: {job.get('errorMessage') or 'no reason given'}", file=err)
     else:
         print(f"export {job_id} was cancelled", file=err)
     return EXIT_JOB_FAILED
+
+
+def warnings_line(job: dict[str, Any]) -> str:
+    """Source values of the wrong type were exported as their text: how many, and where the first one is."""
+    count = int(job["warnings"])
+    line = f"warning: {count} value{'' if count == 1 else 's'} of the wrong type exported as text"
+    first = (job.get("warningSamples") or [None])[0]
+    if first:
+        where = f"record {first['record']}, column {first['column']}"
+        line += f" (first: {where}: {first['found']}, expected {first['expected']})"
+    return line
 
 
 class ProgressBar:
@@ -217,13 +234,20 @@ def _not_negative(kind: Callable[[str], float]) -> Callable[[str], float]:
 
 
 def download(client: Client, job_id: str, output: str | None) -> Path:
-    """Follows the API's redirect to the short-lived file link and saves the file; returns where."""
+    """Follows the API's redirect to the short-lived file link and saves the file; returns where.
+
+    The file goes where the user said: `-o FILE`, or into `-o FOLDER` (default: the current folder) under the
+    export's file name reduced to a plain base name (`safe_file_name`), so a name from the server can never
+    climb out of the folder. The link's signature is never printed: errors mask every query value of a URL.
+    """
     link = client.call("GET", f"exports/{job_id}/download").headers.get("Location")
     if not link:
         raise CliError(f"the API gave no download link for export {job_id}", EXIT_SERVER)
     target = Path(output) if output else Path.cwd()
     if target.is_dir():
-        target = target / client.json("GET", f"exports/{job_id}")["fileName"]
+        target = target / safe_file_name(client.json("GET", f"exports/{job_id}").get("fileName"), job_id)
+        if target.is_symlink():
+            raise CliError(f"{target} is a symbolic link; choose another folder or a file name with -o", EXIT_USAGE)
     writing = False
     try:
         # The link carries its own read-only signature: the identity header is not sent to storage.
@@ -234,14 +258,33 @@ def download(client: Client, job_id: str, output: str | None) -> Path:
                 for chunk in response.iter_content(chunk_size=1024 * 1024):
                     file.write(chunk)
     except requests.exceptions.HTTPError as error:
-        raise CliError(f"the file link of export {job_id} was refused: {error}", EXIT_REFUSED) from None
+        status = error.response.status_code if error.response is not None else "an error"
+        raise CliError(f"the file link of export {job_id} was refused ({status})", EXIT_REFUSED) from None
     except requests.exceptions.RequestException as error:
         if writing:
             target.unlink(missing_ok=True)  # no half file left behind
-        raise CliError(f"downloading export {job_id} failed: {error}", EXIT_UNREACHABLE) from None
+        reason = redact_telemetry(str(error))  # the link's query (its signature) masked
+        raise CliError(f"downloading export {job_id} failed: {reason}", EXIT_UNREACHABLE) from None
     except OSError as error:
         raise CliError(f"cannot write {target}: {error.strerror or error}", EXIT_USAGE) from None
     return target
+
+
+# Characters no file name should carry: path separators, Windows' reserved ones, and control characters.
+_UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
+
+
+def safe_file_name(name: object, job_id: str) -> str:
+    """A file name from the server as a plain base name: no folder part, no `..`, no control characters.
+
+    `exports-20261122.csv` stays as it is; `../../.bashrc` becomes `bashrc`; nothing usable becomes
+    `export-<job id>`. Only the last path segment is kept (after `/` or `\\`), unsafe characters become `_`,
+    and leading dots and spaces go, so the name can be neither a parent folder nor a hidden file.
+    """
+    text = name if isinstance(name, str) else ""
+    last = re.split(r"[\\/]", text)[-1]
+    cleaned = _UNSAFE_NAME.sub("_", last).strip(" .")[:200].strip(" .")
+    return cleaned or f"export-{_UNSAFE_NAME.sub('_', job_id)[:100]}"
 
 
 def cmd_list(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

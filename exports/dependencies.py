@@ -23,9 +23,9 @@ from shared.storage.work_queue import AzureWorkQueue
 from shared.telemetry import configure_telemetry
 from shared.webhooks import HttpWebhookSender
 
-# No account key or SAS signature in any log line of this process (issue 7); loading the app is enough.
+# No account key or SAS signature in any log line of this process; loading the app is enough.
 install_log_redaction()
-# One JSON object per log line, with the job and organization it concerns (issue 9).
+# One JSON object per log line, with the job and organization it concerns.
 install_json_logging()
 
 _lock = threading.Lock()
@@ -80,5 +80,7 @@ def tag_service() -> TagService:
     global _tag_service
     if _tag_service is None:
         service = export_service()
-        _tag_service = TagService(settings=service.settings, tags=service.tags, source=service.source)
+        _tag_service = TagService(
+            settings=service.settings, tags=service.tags, source=service.source, audit=service.audit
+        )
     return _tag_service

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextvars
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -120,7 +121,9 @@ class ExportBatch:
         if self._uploader is None:
             self.sink.stage(self.blob_name, name, data)
         else:
-            self._in_flight = self._uploader.submit(self.sink.stage, self.blob_name, name, data)
+            # In the batch's context, so the upload's log lines carry the job, organization and step.
+            stage = contextvars.copy_context().run
+            self._in_flight = self._uploader.submit(stage, self.sink.stage, self.blob_name, name, data)
         self._result.parts += 1
         self._result.bytes_staged += len(self._buffer)
         self._buffer = bytearray()

@@ -1,4 +1,4 @@
-"""Job lifecycle beyond polling (issue 8): completion events and webhooks, delete, limits, audit trail.
+"""Job lifecycle beyond polling: completion events and webhooks, delete, limits, audit trail.
 
 A mixin of ExportService, so the worker's batch loop in service.py only calls in at the points where a
 job becomes final (`_publish_transition`) and where a queued job would start (`_take_running_slot`).
@@ -18,12 +18,14 @@ from exports.events import (
     check_callback_url,
     event_for,
     organization_secret,
+    rejection_for,
     signed_headers,
 )
 from exports.models import (
     AuditEntry,
     AuditTrail,
     CreateExportRequest,
+    Dataset,
     DeliveryAttempt,
     ExportJob,
     JobStatus,
@@ -34,13 +36,24 @@ from exports.ports import (
     AuditLog,
     Clock,
     EventQueues,
+    IdempotencyRecord,
+    IdempotencyStore,
     JobStore,
     LimitStore,
     WebhookSender,
     WorkQueue,
 )
 from shared.auth import MANAGE_SYSTEM_SETTINGS, Principal
-from shared.errors import BadMessage, ConcurrencyConflict, Conflict, Forbidden, TooManyRequests, ValidationFailed
+from shared.errors import (
+    BadMessage,
+    ConcurrencyConflict,
+    Conflict,
+    Forbidden,
+    QuotaExceeded,
+    RequestError,
+    TooManyRequests,
+    ValidationFailed,
+)
 from shared.settings import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, REQUEST_QUEUE, WORK_QUEUE, Settings
 
 log = logging.getLogger(__name__)
@@ -51,12 +64,36 @@ _RESERVED_QUEUES = frozenset(
     for name in (REQUEST_QUEUE, WORK_QUEUE, EVENTS_QUEUE, NOTIFICATIONS_QUEUE)
     for suffix in ("", "-poison")
 )
+
+
+def _allowed_reply_queue(name: str) -> bool:
+    # The Functions host keeps its own queues under azure-webjobs-: events must never land there either.
+    return name not in _RESERVED_QUEUES and not name.startswith("azure-webjobs-")
+
+
+# What a failed attempt records: the sender's outcome in words, never a transport's exception class.
+_DELIVERY_ERRORS = {
+    "refused": "refused: the receiver answered {status}",
+    "timeout": "timeout: no complete answer within {timeout} s",
+    "unreachable": "unreachable: no connection, or no HTTP answer, from the receiver's checked addresses",
+}
 AuditAction = Literal["requested", "cancelled", "deleted", "downloaded", "completed", "failed"]
+
+
+def expires_at(settings: Settings, dataset: Dataset, ended_at: datetime) -> datetime:
+    """When a job of `dataset` that ended (completed, failed or was cancelled) at `ended_at` expires.
+
+    The one retention rule: ticket exports are kept EXPORTS_TICKET_EXPIRY_HOURS (72), case exports
+    EXPORTS_CASE_EXPIRY_HOURS (168, 7 days), counted from the end of the job.
+    """
+    hours = settings.ticket_expiry_hours if dataset is Dataset.TICKETS else settings.case_expiry_hours
+    return ended_at + timedelta(hours=hours)
 
 
 class LifecycleMixin:
     settings: Settings
     jobs: JobStore
+    idempotency: IdempotencyStore
     work: WorkQueue
     events: EventQueues
     audit: AuditLog
@@ -68,6 +105,7 @@ class LifecycleMixin:
     # Provided by ExportService.
     _visible_job: Callable[[Principal, str], ExportJob]
     _discard_files: Callable[[ExportJob], None]
+    _require_dataset_permission: Callable[[Principal, ExportJob, str], None]
     cancel: Callable[..., object]
 
     # ---- intake --------------------------------------------------------------------------------------
@@ -81,9 +119,38 @@ class LifecycleMixin:
                 raise ValidationFailed(
                     "callbackUrl: no webhook secret is configured for your organization; ask an administrator."
                 )
-        # The Functions host keeps its own queues under azure-webjobs-: events must never land there either.
-        if reply_queue is not None and (reply_queue in _RESERVED_QUEUES or reply_queue.startswith("azure-webjobs-")):
+        if reply_queue is not None and not _allowed_reply_queue(reply_queue):
             raise ValidationFailed(f"replyQueue {reply_queue} is one of the export service's own queues.")
+        if reply_queue is not None and not self.events.queue_exists(reply_queue):
+            # The service creates no queue a message names: the requesting system creates its reply queue.
+            raise ValidationFailed(f"replyQueue {reply_queue} does not exist; create it before naming it.")
+
+    def _answer_refusal(
+        self,
+        organization_id: str,
+        requested_by_id: str,
+        request_id: str,
+        reply_queue: str | None,
+        refusal: RequestError,
+    ) -> None:
+        """Tells the requesting system why its queued request was refused, once per refusal.
+
+        The event id is derived from the request and the refusal, so every copy of a re-delivered message
+        answers with the same id; a mark written after publishing keeps a later copy from publishing again.
+        A storage error raises, so the message is retried; nothing here raises once the answer is out.
+        """
+        event = rejection_for(organization_id, requested_by_id, request_id, refusal, at=self.clock.now())
+        mark = f"refused:{event.id}"
+        log.warning(
+            "queued request %s refused (%s): %s", request_id, refusal.status, refusal.detail,
+            extra={"organization_id": organization_id, "status": refusal.status},
+        )
+        if self.idempotency.get(organization_id, mark) is not None:
+            return  # an earlier copy of the message was answered
+        self.events.publish(event)
+        if reply_queue is not None and _allowed_reply_queue(reply_queue):
+            self.events.publish(event, queue=reply_queue)
+        self.idempotency.claim(organization_id, mark, IdempotencyRecord(job_id="", request_hash=event.id))
 
     def _take_daily_quota(self, organization_id: str) -> None:
         """Counts one request against today's quota (UTC), or refuses it with the wait until midnight."""
@@ -93,10 +160,11 @@ class LifecycleMixin:
             record = self.limits.read(organization_id, key)
             if record.count >= self.settings.daily_quota_per_org:
                 midnight = datetime.combine(now.date() + timedelta(days=1), time.min, tzinfo=UTC)
-                raise TooManyRequests(
+                raise QuotaExceeded(
                     f"Your organization has requested {record.count} exports today, the daily limit "
                     f"({self.settings.daily_quota_per_org}); try again after midnight UTC.",
                     retry_after_seconds=max(1, int((midnight - now).total_seconds()) + 1),
+                    resets_at=midnight,
                 )
             record.count += 1
             try:
@@ -228,6 +296,7 @@ class LifecycleMixin:
     def delete(self, principal: Principal, job_id: str, *, client: str | None = None) -> None:
         """Removes the file at once and marks the job deleted; the record stays for the audit trail."""
         job = self._visible_job(principal, job_id)
+        self._require_dataset_permission(principal, job, "Deleting")
         if job.deleted_at is not None:
             return
         if not job.status.is_final:
@@ -316,28 +385,25 @@ class LifecycleMixin:
             return
         now = self.clock.now()
         secret = self._secret(job.organization_id)
-        status_code: int | None = None
-        error: str | None = None
         try:
-            check_callback_url(url, local=self._local, resolve=self.resolve)
+            target = check_callback_url(url, local=self._local, resolve=self.resolve)
             if secret is None:
                 raise ValidationFailed("no webhook secret is configured for the organization")
         except ValidationFailed as refused:
             self._record_delivery(job, DeliveryAttempt(attempt=message.attempt, at=now, outcome="refused",
                                                        error=refused.detail))
             return
-        try:
-            status_code = self.webhooks.post(
-                url, event.body(), signed_headers(secret, event, now=now.timestamp()),
-                timeout=self.settings.webhook_timeout_seconds,
-            )
-        except OSError as failure:
-            error = str(failure) or type(failure).__name__
-        if status_code is not None and 200 <= status_code < 300:
+        timeout = self.settings.webhook_timeout_seconds
+        result = self.webhooks.post(
+            target, event.body(), signed_headers(secret, event, destination=url, now=now.timestamp()),
+            timeout=timeout,
+        )
+        status_code = result.status_code
+        if result.outcome == "delivered":
             self._record_delivery(job, DeliveryAttempt(attempt=message.attempt, at=now, status_code=status_code,
                                                        outcome="delivered"))
             return
-        error = error or f"the receiver answered {status_code}"
+        error = _DELIVERY_ERRORS[result.outcome].format(status=status_code, timeout=f"{timeout:g}")
         delay = self._backoff(message)
         window_ends = message.first_attempt_at + timedelta(seconds=self.settings.webhook_retry_window_seconds)
         retry = message.attempt < self.settings.webhook_max_attempts and now + timedelta(seconds=delay) <= window_ends

@@ -7,8 +7,19 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+
+from exports.dates import GREATER_OR_EQUAL, LESS_OR_EQUAL, Comparison, Span, as_moment, comparisons, holds
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 FieldName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_.]*$")]
@@ -56,24 +67,40 @@ class JobStatus(StrEnum):
 
 
 class JobStage(StrEnum):
+    """Seed 001's ProgressStage: Queued, Counting, Exporting, Uploading (here `finalizing`)."""
+
+    QUEUED = "queued"
     COUNTING = "counting"
     EXPORTING = "exporting"
     FINALIZING = "finalizing"
 
 
+# ISO 8601 text only: a number, or digits pydantic would read as Unix seconds, is refused (exports/dates.py).
+Moment = Annotated[date | datetime, BeforeValidator(as_moment)]
+MOMENT_TEXT = (
+    "ISO 8601 text: a date (2024-06-01 or 20240601), the whole day in UTC, or a date-time with at most 6 "
+    "decimals of a second; a date-time without an offset is UTC. Numbers are refused."
+)
+
+
 class DateRange(CamelModel):
-    start: date | datetime
-    end: date | datetime
+    """Cases created from `start` through `end`; a bare date is that whole day in UTC."""
+
+    start: Annotated[Moment, Field(description=MOMENT_TEXT, examples=["2024-01-01", "2024-01-01T09:30:00Z"])]
+    end: Annotated[Moment, Field(description=MOMENT_TEXT, examples=["2024-12-31", "2024-12-31T17:00:00+01:00"])]
 
     @model_validator(mode="after")
     def _start_before_end(self) -> DateRange:
-        if _as_datetime(self.start, end=False) > _as_datetime(self.end, end=True):
+        if not holds(LESS_OR_EQUAL, self.end, Span.of(self.start).start):
             raise ValueError("dateRange.start must not be after dateRange.end")
         return self
 
-    def bounds(self) -> tuple[datetime, datetime]:
-        """Inclusive bounds in UTC; a bare end date covers that whole day."""
-        return _as_datetime(self.start, end=False), _as_datetime(self.end, end=True)
+    def comparisons(self) -> tuple[Comparison, ...]:
+        """`greaterThanOrEqual start` and `lessThanOrEqual end`, by the one rule for dates."""
+        lower = comparisons(GREATER_OR_EQUAL, self.start)
+        upper = comparisons(LESS_OR_EQUAL, self.end)
+        assert lower is not None and upper is not None  # both are always one AND of comparisons
+        return lower + upper
 
 
 class FilterOperator(StrEnum):
@@ -311,10 +338,26 @@ class TagPreviewValue(CamelModel):
     source_field_path: str
     raw_value: Any
     value: Any
+    # Why there is no value when the field cannot be read (its custom-field container is not a JSON object).
+    problem: str | None = None
 
 
 # The most shards one export is split into (EXPORTS_MAX_SHARDS may lower it).
 MAX_SHARDS = 64
+# A job keeps the first this many cell warnings (in file order) besides their count.
+WARNING_SAMPLES = 10
+
+
+class CellWarning(CamelModel):
+    """A source value that did not have its column's type and was exported as its text instead.
+
+    Never the value itself: the job record, the API and the event name where it is and what type it had.
+    """
+
+    record: str  # the source record's key (a case's or ticket's RowKey)
+    column: str
+    found: str  # the type the value had: text, integer, number, boolean, datetime, date, binary, ...
+    expected: str  # the column's data type, lower case: datetime, integer, text, ... (or "JSON object")
 
 
 class Checkpoint(BaseModel):
@@ -334,11 +377,21 @@ class Checkpoint(BaseModel):
     redrives: int = 0
     # Sorted exports: the number of sorted runs the counting stage wrote.
     sort_runs: int = 0
-    # Sharded exports (issue 6): the keys that end shards 0..n-2, recorded while counting every
+    # Sharded exports: the keys that end shards 0..n-2, recorded while counting every
     # `shard_size` source units, and each shard's own progress once exporting.
     shard_bounds: list[str] = Field(default_factory=list)
     shard_size: int = 0
     shards: list[ShardState] = Field(default_factory=list)
+    # Cells exported as text because their source value had the wrong type: counted per batch and saved
+    # with that batch's step, so a batch that runs again never counts its cells twice.
+    warnings: int = 0
+    warning_samples: list[CellWarning] = Field(default_factory=list)
+
+    def warning_summary(self) -> tuple[int, list[CellWarning]]:
+        """Every warning of the job and the first few in file order (shards hold theirs in key order)."""
+        count = self.warnings + sum(shard.warnings for shard in self.shards)
+        samples = [*self.warning_samples, *(sample for shard in self.shards for sample in shard.warning_samples)]
+        return count, samples[:WARNING_SAMPLES]
 
 
 class ShardState(BaseModel):
@@ -352,6 +405,8 @@ class ShardState(BaseModel):
     bytes: int = 0
     parts: list[int] = Field(default_factory=list)
     done: bool = False
+    warnings: int = 0
+    warning_samples: list[CellWarning] = Field(default_factory=list)
 
 
 class DeliveryAttempt(CamelModel):
@@ -379,7 +434,7 @@ class ExportJob(BaseModel):
     request: CreateExportRequest
     columns: list[ColumnSpec]
     status: JobStatus = JobStatus.QUEUED
-    stage: JobStage | None = None
+    stage: JobStage | None = JobStage.QUEUED
     progress: int = 0
     total_rows: int | None = None
     processed_rows: int = 0
@@ -398,7 +453,7 @@ class ExportJob(BaseModel):
     cleaned_up_at: datetime | None = None
     source: Literal["http", "queue"] = "http"
     checkpoint: Checkpoint = Field(default_factory=Checkpoint)
-    # Lifecycle (issue 8). `event_pending` is the outbox flag: set in the same ETag update that makes the
+    # Lifecycle. `event_pending` is the outbox flag: set in the same ETag update that makes the
     # job final, cleared once its event is published, so a crash in between is repaired later.
     reply_queue: str | None = None
     event_pending: bool = False
@@ -431,13 +486,18 @@ class JobView(CamelModel):
     callback_url: str | None = None
     deliveries: list[DeliveryAttempt] = Field(default_factory=list)
     deleted_at: datetime | None = None
+    # Cells exported as their text because the source value had the wrong type, and the first few of them.
+    warnings: int = 0
+    warning_samples: list[CellWarning] = Field(default_factory=list)
 
     @classmethod
     def of(cls, job: ExportJob, download_url: str | None = None) -> JobView:
+        warnings, samples = job.checkpoint.warning_summary()
         return cls(
             job_id=job.job_id,
             status=job.status,
-            stage=job.stage,
+            # A job recorded before queued jobs had a stage of their own shows it all the same.
+            stage=JobStage.QUEUED if job.status is JobStatus.QUEUED else job.stage,
             progress=job.progress,
             total_rows=job.total_rows,
             processed_rows=job.processed_rows,
@@ -455,6 +515,8 @@ class JobView(CamelModel):
             callback_url=job.request.callback_url,
             deliveries=job.deliveries,
             deleted_at=job.deleted_at,
+            warnings=warnings,
+            warning_samples=samples,
         )
 
 
@@ -482,6 +544,30 @@ class AuditTrail(CamelModel):
     items: list[AuditEntry]
 
 
+class TagAuditEntry(CamelModel):
+    """One append-only row of the tag admin: who changed or previewed which tag, when, before and after.
+
+    Never a cell value: a change holds the tag definitions, a preview only the case id.
+    """
+
+    action: Literal["created", "replaced", "updated", "deleted", "previewed"]
+    at: datetime
+    actor_id: str
+    actor_name: str = ""
+    # The caller's address as the front end saw it (the last X-Forwarded-For entry), if known.
+    client_address: str | None = None
+    # The slot the request named (a PATCH may move the tag: `after` has its new slot); None for a preview.
+    tag_slot: int | None = None
+    before: TagCreate | None = None
+    after: TagCreate | None = None
+    case_id: str | None = None
+
+
+class TagAuditPage(CamelModel):
+    items: list[TagAuditEntry]
+    continuation_token: str | None
+
+
 class JobPage(CamelModel):
     items: list[JobView]
     continuation_token: str | None
@@ -498,8 +584,16 @@ class WorkMessage(CamelModel):
     shard: int | None = Field(default=None, ge=0, le=MAX_SHARDS - 1, strict=True)
 
 
+# What identifies a queued request: a message that has these can be answered, one that lacks them cannot.
+QueueOrganizationId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/\\#?']+$")]
+QueueRequestId = Annotated[str, Field(min_length=1, max_length=100)]
+QueueUserId = Annotated[str, Field(min_length=1, max_length=128)]
+# Queue names: 3-63 lower-case letters, digits and single inner hyphens.
+QueueName = Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+
+
 class Requester(CamelModel):
-    user_id: str = Field(min_length=1, max_length=128)
+    user_id: QueueUserId
     name: str = Field(default="", max_length=200)
     roles: list[str] = Field(default_factory=list, max_length=50)
 
@@ -508,13 +602,12 @@ class ExportRequestMessage(CamelModel):
     """An export requested by another system through the request queue."""
 
     v: Literal[1] = 1
-    org_id: str = Field(min_length=1, max_length=128, pattern=r"^[^/\\#?']+$")
-    request_id: str = Field(min_length=1, max_length=100)
+    org_id: QueueOrganizationId
+    request_id: QueueRequestId
     requested_by: Requester
     request: CreateExportRequest
     # Another system's own queue for the completion event (in this storage account).
-    # Queue names: 3-63 lower-case letters, digits and single inner hyphens.
-    reply_queue: str | None = Field(default=None, min_length=3, max_length=63, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    reply_queue: QueueName | None = None
 
 
 class NotificationMessage(CamelModel):
@@ -526,11 +619,3 @@ class NotificationMessage(CamelModel):
     event_id: str = Field(min_length=1, max_length=100)
     attempt: int = Field(ge=1, le=100, strict=True)
     first_attempt_at: AwareDatetime
-
-
-def _as_datetime(value: date | datetime, *, end: bool) -> datetime:
-    from datetime import UTC, time
-
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.combine(value, time.max if end else time.min, tzinfo=UTC)

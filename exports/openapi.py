@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from exports.http_fields import ColumnCatalog, ColumnsQuery, PreviewQuery
+from exports.http_fields import ColumnCatalog, ColumnsQuery, PreviewQuery, TagAuditQuery
 from exports.http_jobs import ListQuery
 from exports.models import (
     AuditTrail,
@@ -22,13 +22,14 @@ from exports.models import (
     JobPage,
     JobView,
     ReportFieldTag,
+    TagAuditPage,
     TagCreate,
     TagList,
     TagPreviewValue,
     TagUpdate,
 )
 from shared.auth import MAX_HEADER_BYTES
-from shared.http import MAX_BODY_BYTES, PROBLEM_JSON
+from shared.http import MAX_BODY_BYTES, PROBLEM_JSON, REQUESTED_WITH
 
 REF = "#/components/schemas/{model}"
 
@@ -69,6 +70,7 @@ _INPUT_MODELS: tuple[type[BaseModel], ...] = (
     ListQuery,
     ColumnsQuery,
     PreviewQuery,
+    TagAuditQuery,
     TagCreate,
     TagUpdate,
 )
@@ -80,6 +82,7 @@ _OUTPUT_MODELS: tuple[type[BaseModel], ...] = (
     ReportFieldTag,
     TagList,
     TagPreview,
+    TagAuditPage,
     Problem,
     Health,
 )
@@ -87,11 +90,12 @@ _OUTPUT_MODELS: tuple[type[BaseModel], ...] = (
 _PROBLEM_TEXT = {
     400: "Malformed request (not JSON, or a continuation token this API did not issue)",
     401: "No X-MS-CLIENT-PRINCIPAL, or one that cannot be read",
-    403: "The principal lacks the permission this needs",
+    403: "The principal lacks the permission this needs (or a body-less POST/DELETE lacks X-Requested-With)",
     404: "No such job for this caller (another user's or organization's job looks the same)",
     409: "Conflict with the job's state",
     410: "The file has expired and was deleted",
     413: f"The body is over {MAX_BODY_BYTES} bytes",
+    415: "The body is not sent as Content-Type: application/json",
     422: "Validation failed; `errors` names each field and bound",
     429: "The organization's daily export quota is used up; Retry-After says when it resets",
     503: "Storage is unreachable",
@@ -169,6 +173,28 @@ SECURITY_SCHEMES = {
         ),
     }
 }
+
+
+REQUESTED_WITH_HEADER = {
+    "name": REQUESTED_WITH,
+    "in": "header",
+    "required": True,
+    "description": "Any value: a header no HTML form can send, so a page on another site cannot make this call",
+    "schema": {"type": "string", "minLength": 1},
+}
+
+
+def _cross_site_rules(paths: dict[str, Any]) -> None:
+    """What shared.http.refuse_cross_site enforces on every route: a body is application/json or 415; a
+    secured POST or DELETE without a body needs X-Requested-With or 403."""
+    for item in paths.values():
+        for method, operation in item.items():
+            if "requestBody" in operation:
+                operation["responses"].update(_problems(415))
+            elif method in ("post", "delete") and operation.get("security") != []:
+                operation["parameters"] = [*operation.get("parameters", []), REQUESTED_WITH_HEADER]
+                operation["responses"].update(_problems(403))
+            operation["responses"] = dict(sorted(operation["responses"].items()))
 
 
 @lru_cache(maxsize=1)
@@ -281,7 +307,7 @@ def openapi_document() -> dict[str, Any]:
                         "description": "Redirect to a read-only SAS link for this one file",
                         "headers": {"Location": _header("The SAS link", {"type": "string"}, required=True)},
                     },
-                    **_problems(401, 404, 409, 410),
+                    **_problems(401, 403, 404, 409, 410),
                 },
             }
         },
@@ -325,6 +351,19 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json(TagPreview, "One value per tag"), **_problems(401, 403, 404, 422)},
             }
         },
+        "/export-fields/tags/audit": {
+            "get": {
+                "operationId": "getTagAudit",
+                "summary": "Who created, replaced, updated, deleted or previewed tags, with each tag before and after "
+                "(manage_system_settings)",
+                "security": secured,
+                "parameters": _query_parameters(schemas, TagAuditQuery),
+                "responses": {
+                    "200": _json(TagAuditPage, "Audit rows, newest first; continuationToken reads the next page"),
+                    **_problems(400, 401, 403, 422),
+                },
+            }
+        },
         "/export-fields/tags/{slot}": {
             "get": {
                 "operationId": "getTag",
@@ -364,7 +403,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"204": {"description": "Deleted"}, **_problems(401, 403, 404, 409)},
             },
         },
-        # The exports page (issue 10): static, no data and no identity in it; its script calls the routes above.
+        # The exports page: static, no data and no identity in it; its script calls the routes above.
         "/page": {
             "get": {
                 "operationId": "exportsPage",
@@ -423,6 +462,7 @@ def openapi_document() -> dict[str, Any]:
             }
         },
     }
+    _cross_site_rules(paths)
     return {
         "openapi": "3.1.0",
         "info": {

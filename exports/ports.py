@@ -7,10 +7,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from exports.events import ExportEvent
-from exports.models import AuditEntry, ExportJob, JobStatus, NotificationMessage, ReportFieldTag, WorkMessage
+from exports.events import CallbackTarget, ExportEvent, RequestRejectedEvent
+from exports.models import (
+    AuditEntry,
+    ExportJob,
+    JobStatus,
+    NotificationMessage,
+    ReportFieldTag,
+    TagAuditEntry,
+    WorkMessage,
+)
 
 ConditionOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in"]
+
+# Table storage refuses a $filter of more than 15 discrete comparisons (REST reference, "Querying
+# tables and entities"); Azurite does not, so the storage adapter enforces it (shared/storage/table_filter.py).
+MAX_FILTER_COMPARISONS = 15
+# The row source spends two on every query: the partition and the cursor (`RowKey gt`).
+CONDITION_BUDGET = MAX_FILTER_COMPARISONS - 2
 
 
 @dataclass(frozen=True)
@@ -21,16 +35,23 @@ class Condition:
     op: ConditionOp
     value: Any
 
+    @property
+    def comparisons(self) -> int:
+        return len(self.value) if self.op == "in" else 1
+
 
 @dataclass(frozen=True)
 class SourceQuery:
+    """One range scan of a partition; its conditions may hold at most CONDITION_BUDGET comparisons."""
+
     table: str
     partition: str
     conditions: tuple[Condition, ...] = ()
     select: tuple[str, ...] | None = None
     # The source properties' types when the dataset knows them: (property, "datetime" | "int64" | "double"
-    # | "binary" | "string" | "int32" | "bool"). With a schema the row source reads JSON without type
-    # annotations (faster) and types values from it; without one it types them from the annotations.
+    # | "binary" | "string" | "int32" | "bool"). The row source types every value as it is stored, never as
+    # the schema expects (a value of the wrong type reaches the row builder as what it is); the schema only
+    # says which properties are doubles, whose whole values Table storage sends like integers.
     schema: tuple[tuple[str, str], ...] | None = None
 
 
@@ -79,6 +100,9 @@ class JobStore(Protocol):
 class IdempotencyStore(Protocol):
     def claim(self, organization_id: str, key: str, record: IdempotencyRecord) -> IdempotencyRecord | None:
         """Records the key if new and returns None; returns the existing record otherwise."""
+
+    def get(self, organization_id: str, key: str) -> IdempotencyRecord | None:
+        """The record of a key, or None; records nothing."""
 
 
 class WorkQueue(Protocol):
@@ -173,15 +197,34 @@ class RunStore(Protocol):
 class EventQueues(Protocol):
     """The events queue (and callers' reply queues), and the queue of webhook deliveries to make."""
 
-    def publish(self, event: ExportEvent, *, queue: str | None = None) -> None:
+    def publish(self, event: ExportEvent | RequestRejectedEvent, *, queue: str | None = None) -> None:
         """Puts the event on the events queue, or on the named reply queue."""
 
     def send_notification(self, message: NotificationMessage, *, delay: timedelta | None = None) -> None: ...
 
+    def queue_exists(self, name: str) -> bool:
+        """Whether a queue of that name exists (a reply queue must, before a request naming it is taken)."""
+
+
+DeliveryOutcome = Literal["delivered", "refused", "timeout", "unreachable"]
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """How one webhook POST went: `delivered` (a 2xx answer), `refused` (any other answer, its status in
+    `status_code`), `timeout` (no whole answer within the attempt's deadline), `unreachable` (no connection,
+    a failed TLS handshake, or an answer that is not HTTP)."""
+
+    outcome: DeliveryOutcome
+    status_code: int | None = None
+
 
 class WebhookSender(Protocol):
-    def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> int:
-        """POSTs without following redirects; returns the status code, raises OSError if nothing answered."""
+    def post(
+        self, target: CallbackTarget, body: bytes, headers: dict[str, str], *, timeout: float
+    ) -> DeliveryResult:
+        """One POST to one of the target's checked addresses, within `timeout` seconds in all; never raises
+        for anything the receiver does, and follows no redirect."""
 
 
 class AuditLog(Protocol):
@@ -192,6 +235,15 @@ class AuditLog(Protocol):
 
     def list_for_job(self, organization_id: str, job_id: str) -> list[AuditEntry]:
         """The job's rows, oldest first."""
+
+    def append_tag_event(self, organization_id: str, entry: TagAuditEntry) -> None:
+        """Adds a row of the tag admin (a change or a preview)."""
+
+    def list_tag_events(
+        self, organization_id: str, *, continuation_token: str | None, limit: int
+    ) -> tuple[list[TagAuditEntry], str | None]:
+        """The organization's tag rows, newest first: at most `limit`, and the token of the next page (None at
+        the end). A token this method did not return raises MalformedRequest."""
 
 
 @dataclass

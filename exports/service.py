@@ -17,13 +17,15 @@ import orjson
 
 from exports import datasets
 from exports.datasets.cases import CasePlan
+from exports.datasets.columns import CellWarnings
 from exports.datasets.tickets import TicketPlan, decode_entity, encode_entity
 from exports.engine import ExportBatch, block_ids
 from exports.events import Resolver, system_resolver
 from exports.formats import FormatOptions, content_type, file_extension, writer_for
-from exports.lifecycle import LifecycleMixin
-from exports.messages import named_job
+from exports.lifecycle import LifecycleMixin, expires_at
+from exports.messages import InvalidRequestMessage, named_job
 from exports.models import (
+    WARNING_SAMPLES,
     Checkpoint,
     Compression,
     CreateExportRequest,
@@ -65,7 +67,8 @@ from shared.errors import (
     Forbidden,
     Gone,
     NotFound,
-    TooManyRequests,
+    QuotaExceeded,
+    RequestError,
     ValidationFailed,
 )
 from shared.headers import attachment
@@ -74,7 +77,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
-# Job ids sort newest first in a partition: an inverted millisecond clock, then 128 random bits.
+# Job ids sort newest first in a partition: an inverted millisecond clock, then a uuid4 (122 random bits).
 _INVERTED_CLOCK_BASE = 10**13 - 1
 COUNT_PAGE = 5_000
 
@@ -82,6 +85,11 @@ COUNT_PAGE = 5_000
 def new_job_id(created_at: datetime) -> str:
     inverted = _INVERTED_CLOCK_BASE - int(created_at.timestamp() * 1000)
     return f"{inverted:013d}-{uuid.uuid4().hex}"
+
+
+def scoped_idempotency_key(user_id: str, key: str) -> str:
+    # Keys are per user: two users (or requesting systems) may use the same key for different exports.
+    return hashlib.sha256(f"{user_id}\n{key}".encode()).hexdigest()
 
 
 def request_fingerprint(request: CreateExportRequest) -> str:
@@ -180,29 +188,47 @@ class ExportService(LifecycleMixin):
         )
         return job, True
 
-    def take_request(self, message: ExportRequestMessage) -> ExportJob:
-        """A request from another system via the request queue: created exactly as over HTTP."""
-        principal = Principal(
-            organization_id=message.org_id,
-            user_id=message.requested_by.user_id,
-            name=message.requested_by.name or message.requested_by.user_id,
-            roles=frozenset(message.requested_by.roles),
-        )
-        try:
-            job, _ = self.create(
-                principal,
-                message.request,
-                idempotency_key=f"queue:{message.request_id}",
-                source="queue",
-                reply_queue=message.reply_queue,
+    def take_request(self, message: ExportRequestMessage | InvalidRequestMessage) -> ExportJob | None:
+        """A request from another system via the request queue: created exactly as over HTTP, or refused.
+
+        A refusal (403, 422, 429) is answered on the events queue and the message's reply queue, and the
+        message is done: None. A request id that was accepted once is never refused afterwards.
+        """
+        key = f"queue:{message.request_id}"
+        if isinstance(message, InvalidRequestMessage):
+            user_id, reply_queue = message.requested_by_id, message.reply_queue
+            refusal: RequestError = ValidationFailed(message.reason, errors=message.errors)
+        else:
+            user_id, reply_queue = message.requested_by.user_id, message.reply_queue
+            principal = Principal(
+                organization_id=message.org_id,
+                user_id=user_id,
+                name=message.requested_by.name or user_id,
+                roles=frozenset(message.requested_by.roles),
             )
-        except (Forbidden, ValidationFailed, TooManyRequests) as error:
-            raise BadMessage(f"export request {message.request_id} refused: {error.detail}") from error
-        return job
+            try:
+                job, _ = self.create(principal, message.request, idempotency_key=key, source="queue",
+                                     reply_queue=reply_queue)
+                return job
+            except (Forbidden, ValidationFailed, QuotaExceeded) as error:
+                refusal = error
+        accepted = self._accepted_request(message.org_id, user_id, key)
+        if accepted is not None:
+            log.warning("queued request %s was accepted before as export %s; this copy is not refused",
+                        message.request_id, accepted.job_id, extra=_log_fields(accepted))
+            return accepted
+        self._answer_refusal(message.org_id, user_id, message.request_id, reply_queue, refusal)
+        return None
+
+    def _accepted_request(self, organization_id: str, user_id: str, key: str) -> ExportJob | None:
+        record = self.idempotency.get(organization_id, scoped_idempotency_key(user_id, key))
+        return self.jobs.get(organization_id, record.job_id) if record is not None and record.job_id else None
 
     def get(self, principal: Principal, job_id: str, *, client: str | None = None) -> JobView:
         job = self._visible_job(principal, job_id)
-        url = self._link(job, principal, client, via="job status") if self._downloadable(job) else None
+        # An administrator sees every job's metadata; a link only with the dataset's permission, held now.
+        linkable = self._downloadable(job) and principal.has(_dataset_permission(job.dataset))
+        url = self._link(job, principal, client, via="job status") if linkable else None
         return JobView.of(job, url)
 
     def list(
@@ -227,6 +253,7 @@ class ExportService(LifecycleMixin):
 
     def cancel(self, principal: Principal, job_id: str, *, client: str | None = None) -> JobView:
         job = self._visible_job(principal, job_id)
+        self._require_dataset_permission(principal, job, "Cancelling")
         while True:
             if job.status is JobStatus.CANCELLED:
                 return JobView.of(job)
@@ -239,7 +266,7 @@ class ExportService(LifecycleMixin):
             job.stage = None
             job.completed_at = now
             job.updated_at = now
-            job.expires_at = now + timedelta(days=self.settings.expiry_days)
+            job.expires_at = expires_at(self.settings, job.dataset, now)
             job.event_pending = True
             try:
                 job = self.jobs.replace(job)
@@ -253,6 +280,7 @@ class ExportService(LifecycleMixin):
 
     def download_link(self, principal: Principal, job_id: str, *, client: str | None = None) -> str:
         job = self._visible_job(principal, job_id)
+        self._require_dataset_permission(principal, job, "Downloading")
         if job.deleted_at is not None:
             raise Gone("The export was deleted; request a new export.")
         if job.status is not JobStatus.COMPLETED:
@@ -435,6 +463,7 @@ class ExportService(LifecycleMixin):
         units = plan.units(self.source, shard.cursor or lower)
         if upper is not None:
             units = itertools.takewhile(lambda unit: str(unit["RowKey"]) <= upper, units)
+        warnings = CellWarnings()
         started = self.monotonic()
         deadline = started + self.settings.batch_time_budget_seconds
         batch = ExportBatch(
@@ -442,7 +471,7 @@ class ExportService(LifecycleMixin):
             batch_index=len(shard.parts),
             writer=writer_for(job.format, job.columns, {}, FormatOptions.of(job.request)),
             sink=self.sink,
-            build_rows=plan.row_builder(),
+            build_rows=plan.row_builder(warnings),
             starts_file=index == 0 and not shard.parts,
             ends_file=index == len(bounds),
             shard=index,
@@ -468,6 +497,19 @@ class ExportService(LifecycleMixin):
                 duration_ms=round(1000 * (self.monotonic() - started)),
             ),
         )
+        if warnings.count:
+            log.warning(
+                "export %s shard %s batch %s: %s value(s) of the wrong type exported as text",
+                job.job_id,
+                index,
+                batch.batch_index,
+                warnings.count,
+                extra=_log_fields(job, shard=index, batch=batch.batch_index),
+            )
+        samples = shard.warning_samples
+        if len(samples) == shard.warnings:
+            # Only a shard holding every sample so far may add more: its samples stay its first ones.
+            samples = [*samples, *warnings.samples][:WARNING_SAMPLES]
         done = ShardState(
             seq=shard.seq + 1,
             cursor=result.cursor or shard.cursor,
@@ -475,6 +517,8 @@ class ExportService(LifecycleMixin):
             bytes=shard.bytes + result.bytes_staged,
             parts=[*shard.parts, result.parts],
             done=result.finished,
+            warnings=shard.warnings + warnings.count,
+            warning_samples=samples,
         )
         job = self._record_shard(job, index, shard.seq, done)
         if job.stage is JobStage.FINALIZING:
@@ -487,12 +531,13 @@ class ExportService(LifecycleMixin):
         conflict re-reads the job and applies the step again (never over a newer step of this shard)."""
         for _ in range(50):
             current = job.checkpoint.shards[index]
-            if current == state:
+            if _same_step(current, state):
                 return job  # already saved: an answer was lost and the retry saw our own write
             if current.seq != seq:
                 raise ConcurrencyConflict("another copy of this shard's step saved first")
             checkpoint = job.checkpoint
-            checkpoint.shards[index] = state
+            checkpoint.shards[index] = state.model_copy(deep=True)
+            _keep_first_samples(checkpoint.shards)
             checkpoint.rows_written = sum(shard.rows for shard in checkpoint.shards)
             checkpoint.bytes_written = sum(shard.bytes for shard in checkpoint.shards)
             job.processed_rows = checkpoint.rows_written
@@ -544,9 +589,9 @@ class ExportService(LifecycleMixin):
         return plan.units(self.source, job.checkpoint.cursor)
 
     def _rows(
-        self, job: ExportJob, plan: datasets.ExportPlan
+        self, job: ExportJob, plan: datasets.ExportPlan, warnings: CellWarnings
     ) -> Callable[[dict[str, Any]], builtins.list[builtins.list[Any]]]:
-        build = plan.row_builder()
+        build = plan.row_builder(warnings)
         if isinstance(plan, TicketPlan) and job.request.sort_field:
             return lambda unit: build(unit["entity"])
         return build
@@ -560,6 +605,7 @@ class ExportService(LifecycleMixin):
         checkpoint = job.checkpoint
         plan = datasets.plan_for(job, self.settings)
         writer = writer_for(job.format, job.columns, checkpoint.format_state, FormatOptions.of(job.request))
+        warnings = CellWarnings()
         started = self.monotonic()
         deadline = started + self.settings.batch_time_budget_seconds
         batch = ExportBatch(
@@ -567,7 +613,7 @@ class ExportService(LifecycleMixin):
             batch_index=len(checkpoint.parts),
             writer=writer,
             sink=self.sink,
-            build_rows=self._rows(job, plan),
+            build_rows=self._rows(job, plan, warnings),
             starts_file=not checkpoint.parts,
             row_limit=self.settings.rows_per_batch,
             chunk_rows=self.settings.chunk_rows,
@@ -594,6 +640,18 @@ class ExportService(LifecycleMixin):
         checkpoint.bytes_written += result.bytes_staged
         checkpoint.parts.append(result.parts)
         checkpoint.format_state = writer.state()
+        # Saved with this step: a batch that runs again is counted once, by the run whose step is saved.
+        checkpoint.warnings += warnings.count
+        room = WARNING_SAMPLES - len(checkpoint.warning_samples)
+        checkpoint.warning_samples += warnings.samples[: max(0, room)]
+        if warnings.count:
+            log.warning(
+                "export %s batch %s: %s value(s) of the wrong type exported as text",
+                job.job_id,
+                batch.batch_index,
+                warnings.count,
+                extra=_log_fields(job, batch=batch.batch_index),
+            )
         job.processed_rows = checkpoint.rows_written
         total = max(job.total_rows or 0, checkpoint.rows_written)
         job.progress = 99 if result.finished else min(99, int(100 * checkpoint.rows_written / total) if total else 0)
@@ -624,7 +682,7 @@ class ExportService(LifecycleMixin):
         job.processed_rows = job.checkpoint.rows_written
         job.file_size_bytes = size
         job.completed_at = now
-        job.expires_at = now + timedelta(days=self.settings.expiry_days)
+        job.expires_at = expires_at(self.settings, job.dataset, now)
         job.event_pending = True
         try:
             job = self._save(job)
@@ -717,7 +775,7 @@ class ExportService(LifecycleMixin):
             current.error_details = dict(details or {})
             current.completed_at = now
             current.updated_at = now
-            current.expires_at = now + timedelta(days=self.settings.expiry_days)
+            current.expires_at = expires_at(self.settings, current.dataset, now)
             current.event_pending = True
             try:
                 current = self.jobs.replace(current)
@@ -797,9 +855,16 @@ class ExportService(LifecycleMixin):
         # Never valid past the file's expiry, so clean-up can never leave a live link to a deleted blob.
         valid_for = min(timedelta(minutes=self.settings.download_link_minutes), job.expires_at - self.clock.now())
         url = self.signer.sign(job.blob_name, file_name=job.file_name, valid_for=valid_for)
-        # Storage cannot tell us about the download itself: issuing the link is what the audit can see.
-        self._record(job, "downloaded", actor_id=principal.user_id, actor_name=principal.name, client=client,
-                     detail=f"download link issued ({via})")
+        # Storage cannot tell us about the download itself: issuing the link is what the audit can see. A page
+        # polling a completed job gets a fresh link each time; one row per user, job and link lifetime says it.
+        lifetime = 60 * self.settings.download_link_minutes
+        user = hashlib.sha256(principal.user_id.encode()).hexdigest()[:32]
+        mark = f"link-issued:{job.job_id}:{user}:{int(self.clock.now().timestamp()) // lifetime}"
+        if self.idempotency.get(job.organization_id, mark) is None:
+            # Recorded before the mark: a crash in between repeats the row rather than losing it.
+            self._record(job, "downloaded", actor_id=principal.user_id, actor_name=principal.name, client=client,
+                         detail=f"download link issued ({via}); valid {self.settings.download_link_minutes} minutes")
+            self.idempotency.claim(job.organization_id, mark, IdempotencyRecord(job_id=job.job_id, request_hash=""))
         return url
 
     def _claim_idempotency_key(
@@ -807,7 +872,7 @@ class ExportService(LifecycleMixin):
     ) -> str | None:
         if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
             raise ValidationFailed(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters.")
-        scoped = hashlib.sha256(f"{principal.user_id}\n{key}".encode()).hexdigest()
+        scoped = scoped_idempotency_key(principal.user_id, key)
         fingerprint = request_fingerprint(request)
         existing = self.idempotency.claim(
             principal.organization_id, scoped, IdempotencyRecord(job_id=job_id, request_hash=fingerprint)
@@ -820,14 +885,45 @@ class ExportService(LifecycleMixin):
 
     @staticmethod
     def _require_export_permission(principal: Principal, dataset: Dataset) -> None:
-        needed = IMPORT_EXPORT_TICKETS if dataset is Dataset.TICKETS else ACCESS_REPORTS
+        needed = _dataset_permission(dataset)
         if not principal.has(needed):
             raise Forbidden(f"Exporting {dataset.value} needs the {needed} permission.")
+
+    @staticmethod
+    def _require_dataset_permission(principal: Principal, job: ExportJob, action: str) -> None:
+        """The permission to export the job's dataset, checked at the moment of each use of the file: a user
+        whose permission was removed, or an administrator without it, cannot take or drop someone's data."""
+        needed = _dataset_permission(job.dataset)
+        if not principal.has(needed):
+            raise Forbidden(f"{action} a {job.dataset.value} export needs the {needed} permission.")
+
+
+def _dataset_permission(dataset: Dataset) -> str:
+    return IMPORT_EXPORT_TICKETS if dataset is Dataset.TICKETS else ACCESS_REPORTS
 
 
 def _log_fields(job: ExportJob, **fields: object) -> dict[str, object]:
     """The `extra` of a log line about a job (shared/logging_json.py writes it as JSON fields)."""
     return {"job_id": job.job_id, "organization_id": job.organization_id, "status": job.status, **fields}
+
+
+def _same_step(saved: ShardState, state: ShardState) -> bool:
+    """The shard's step as saved; its samples may since have been trimmed because earlier shards hold enough."""
+    return saved.model_copy(update={"warning_samples": []}) == state.model_copy(update={"warning_samples": []})
+
+
+def _keep_first_samples(shards: builtins.list[ShardState]) -> None:
+    """Keeps only the warning samples that can still be among the job's first ones, in shard (= file) order.
+
+    Earlier shards only ever gain samples, so a sample beyond the first WARNING_SAMPLES of all shards in
+    order never comes back: dropping it keeps the checkpoint small whatever the number of shards, and the
+    job's samples are the same whichever order the shards ran in.
+    """
+    room = WARNING_SAMPLES
+    for shard in shards:
+        if len(shard.warning_samples) > room:
+            shard.warning_samples = shard.warning_samples[:room]
+        room -= len(shard.warning_samples)
 
 
 def _plausible_job_id(job_id: str) -> bool:

@@ -39,10 +39,15 @@ param cleanupSchedule string = '0 0 * * * *'
 @maxValue(60)
 param downloadLinkMinutes int = 15
 
-@description('Days an export file stays downloadable after the job ends (EXPORTS_EXPIRY_DAYS).')
+@description('Hours a case export file stays downloadable after the job ends (EXPORTS_CASE_EXPIRY_HOURS; 168 = 7 days).')
 @minValue(1)
-@maxValue(365)
-param expiryDays int = 7
+@maxValue(8760)
+param caseExpiryHours int = 168
+
+@description('Hours a ticket export file stays downloadable after the job ends (EXPORTS_TICKET_EXPIRY_HOURS).')
+@minValue(1)
+@maxValue(8760)
+param ticketExpiryHours int = 72
 
 @description('The lifecycle rule deletes export files this many days after their expiry, behind the clean-up timer.')
 @minValue(1)
@@ -63,6 +68,10 @@ param storageSku string = 'Standard_LRS'
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+// The lifecycle rule counts whole days from a file's last write: the longer retention, rounded up, so it
+// never deletes a file of either dataset before its expiry (ticket files expire sooner; the timer takes them).
+var longestExpiryDays = (max(caseExpiryHours, ticketExpiryHours) + 23) / 24
+
 var tags = {
   'azd-env-name': environmentName
 }
@@ -77,7 +86,8 @@ var audiences = empty(allowedAudiences) ? [
 var exportSettings = {
   EXPORTS_CLEANUP_SCHEDULE: cleanupSchedule
   EXPORTS_DOWNLOAD_LINK_MINUTES: string(downloadLinkMinutes)
-  EXPORTS_EXPIRY_DAYS: string(expiryDays)
+  EXPORTS_CASE_EXPIRY_HOURS: string(caseExpiryHours)
+  EXPORTS_TICKET_EXPIRY_HOURS: string(ticketExpiryHours)
   EXPORTS_EXPORTS_CONTAINER: 'exports'
 }
 
@@ -106,7 +116,7 @@ module storage 'modules/storage.bicep' = {
     name: 'st${token}'
     skuName: storageSku
     exportsContainerName: 'exports'
-    deleteExportsAfterDays: expiryDays + lifecycleGraceDays
+    deleteExportsAfterDays: longestExpiryDays + lifecycleGraceDays
     tags: tags
   }
 }

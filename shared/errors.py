@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 
@@ -56,6 +57,11 @@ class PayloadTooLarge(RequestError):
     title = "Payload Too Large"
 
 
+class UnsupportedMediaType(RequestError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
 class ValidationFailed(RequestError):
     status = 422
     title = "Validation failed"
@@ -68,6 +74,14 @@ class TooManyRequests(RequestError):
     def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class QuotaExceeded(TooManyRequests):
+    """The organization's daily quota is used up until `resets_at`; other 429s (contention) are transient."""
+
+    def __init__(self, detail: str, *, retry_after_seconds: int, resets_at: datetime) -> None:
+        super().__init__(detail, retry_after_seconds=retry_after_seconds)
+        self.resets_at = resets_at
 
 
 class ConcurrencyConflict(ExportServiceError):

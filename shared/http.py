@@ -11,7 +11,16 @@ import azure.functions as func
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from shared.errors import MalformedRequest, PayloadTooLarge, RequestError, TooManyRequests, ValidationFailed
+from shared.auth import principal_from_headers
+from shared.errors import (
+    Forbidden,
+    MalformedRequest,
+    PayloadTooLarge,
+    RequestError,
+    TooManyRequests,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +28,11 @@ MAX_BODY_BYTES = 64 * 1024
 # orjson refuses documents nested deeper than this (its own fixed limit); we name it in the answer.
 MAX_JSON_DEPTH = 1024
 PROBLEM_JSON = "application/problem+json"
+# Every API response: a browser never guesses another type than the one it is given (no MIME sniffing).
+NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
+# A header no HTML form can send: a body-less POST or DELETE must carry it (cross-site request forgery).
+REQUESTED_WITH = "X-Requested-With"
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -29,7 +43,7 @@ def json_response(
     return func.HttpResponse(
         orjson.dumps(payload),
         status_code=status,
-        headers={"Cache-Control": "no-store", **(headers or {})},
+        headers={"Cache-Control": "no-store", **NO_SNIFF, **(headers or {})},
         mimetype="application/json",
     )
 
@@ -43,11 +57,12 @@ def problem(
     if errors:
         body["errors"] = errors
     return func.HttpResponse(
-        orjson.dumps(body), status_code=status, headers={"Cache-Control": "no-store"}, mimetype=PROBLEM_JSON
+        orjson.dumps(body), status_code=status, headers={"Cache-Control": "no-store", **NO_SNIFF}, mimetype=PROBLEM_JSON
     )
 
 
 def parse_body(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
+    require_json(req)
     raw = req.get_body() or b""
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body is over the limit of {MAX_BODY_BYTES} bytes.")
@@ -66,6 +81,47 @@ def parse_body(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
     return validate(model, document)
 
 
+def require_json(req: func.HttpRequest) -> None:
+    """A body is JSON only when it says so: `application/json`, in UTF-8 if a charset is named.
+
+    An HTML form can only send `application/x-www-form-urlencoded`, `multipart/form-data` or `text/plain`,
+    and a form's `text/plain` body can be made to read as JSON; so any other type is refused (415) before
+    the body is read, and a page on another site cannot write through the user's session cookie.
+    """
+    media_type, *parameters = (req.headers.get("Content-Type") or "").split(";")
+    charsets = {
+        value.strip().strip('"').lower()
+        for name, _, value in (parameter.partition("=") for parameter in parameters)
+        if name.strip().lower() == "charset"
+    }
+    if media_type.strip().lower() != "application/json" or not charsets <= {"utf-8"}:
+        raise UnsupportedMediaType(
+            "The request body must be sent as Content-Type: application/json (UTF-8); "
+            f"{media_type.strip() or 'no Content-Type'} is not accepted."
+        )
+
+
+def refuse_cross_site(req: func.HttpRequest) -> None:
+    """What a page on another site could make a signed-in browser send is refused on every state-changing route.
+
+    A body must be JSON (`require_json`), which no form can send and a script on another origin cannot send
+    without a CORS preflight this API never grants. A POST or DELETE without a body must carry
+    X-Requested-With (any value), a header no form can set. The principal is read first, so a caller who is
+    not signed in always gets 401, whatever else is wrong with the request.
+    """
+    method = (req.method or "").upper()
+    if method not in STATE_CHANGING:
+        return
+    principal_from_headers(req.headers)
+    if req.get_body():
+        require_json(req)
+    elif method in ("POST", "DELETE") and not (req.headers.get(REQUESTED_WITH) or "").strip():
+        raise Forbidden(
+            f"A {method} without a body needs the {REQUESTED_WITH} header (any value), which shows it is not a "
+            "form submitted from another site."
+        )
+
+
 def validate(model: type[ModelT], document: Any) -> ModelT:
     try:
         return model.model_validate(document)
@@ -78,23 +134,35 @@ def validate(model: type[ModelT], document: Any) -> ModelT:
 def handles_errors(
     handler: Callable[[func.HttpRequest], func.HttpResponse],
 ) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    """Turns domain errors into problem+json; anything else is a bug, logged and answered 500."""
+    """Turns domain errors into problem+json; anything else is a bug, logged and answered 500.
+
+    Every route it wraps also refuses cross-site writes (`refuse_cross_site`) before the handler runs, and
+    every answer carries X-Content-Type-Options: nosniff.
+    """
 
     @functools.wraps(handler)
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            return handler(req)
-        except TooManyRequests as error:
-            response = problem(error.status, error.title, error.detail)
-            response.headers["Retry-After"] = str(error.retry_after_seconds)
-            return response
-        except RequestError as error:
-            return problem(error.status, error.title, error.detail, errors=error.errors)
-        except Exception:
-            log.exception("unhandled error in %s", handler.__name__)
-            return problem(500, "Internal Server Error", "Something went wrong on our side; it has been logged.")
+        response = _answer(handler, req)
+        for name, value in NO_SNIFF.items():
+            response.headers[name] = value
+        return response
 
     return wrapper
+
+
+def _answer(handler: Callable[[func.HttpRequest], func.HttpResponse], req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        refuse_cross_site(req)
+        return handler(req)
+    except TooManyRequests as error:
+        response = problem(error.status, error.title, error.detail)
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
+        return response
+    except RequestError as error:
+        return problem(error.status, error.title, error.detail, errors=error.errors)
+    except Exception:
+        log.exception("unhandled error in %s", handler.__name__)
+        return problem(500, "Internal Server Error", "Something went wrong on our side; it has been logged.")
 
 
 def _errors(error: ValidationError) -> list[dict[str, Any]]:

@@ -33,6 +33,30 @@ def redact(text: str) -> str:
     return _SECRETS.sub(_keep_name, text)
 
 
+# A query parameter's value in a URL (or in text holding one): `?$filter=Title eq 'vpn'&sig=...`. Names stay.
+_QUERY_VALUE = re.compile(r"([?&](?:amp;)?[^=&#\s?]+=)[^&#\s]*")
+
+
+def redact_telemetry(text: str) -> str:
+    """What a trace may keep of a text: as a log line (`redact`), and with every URL query value masked too.
+
+    Span attributes carry whole URLs: a storage query's `$filter` holds users' search terms and filter values,
+    a callback URL's query may hold the receiver's token. The scheme, host and path stay, so a trace still
+    says which table, blob or endpoint a call went to.
+    """
+    if not text:
+        return text
+    text = redact(text)
+    if text.startswith(("http://", "https://", "/")) and "?" in text:
+        # A whole URL (url.full, http.url, http.target): its query ends only at the fragment, spaces or not.
+        head, _, query = text.partition("?")
+        query, hash_sign, fragment = query.partition("#")
+        pairs = (part.partition("=") for part in query.split("&"))
+        masked = "&".join(f"{name}={MASK}" if sep else name for name, sep, _ in pairs)
+        return f"{head}?{masked}{hash_sign}{fragment}"
+    return _QUERY_VALUE.sub(lambda match: f"{match.group(1)}{MASK}", text)
+
+
 def _keep_name(match: re.Match[str]) -> str:
     name = next(group for group in match.groups() if group is not None)
     return f"{name}{MASK}"

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Queue names are fixed: the trigger bindings name them when function_app.py is indexed.
 REQUEST_QUEUE = "export-requests"
 WORK_QUEUE = "export-work"
-# Lifecycle (issue 8): completion events for other systems, and webhook deliveries with their retries.
+# Lifecycle: completion events for other systems, and webhook deliveries with their retries.
 EVENTS_QUEUE = "export-events"
 NOTIFICATIONS_QUEUE = "export-notifications"
 
@@ -19,7 +19,11 @@ NOTIFICATIONS_QUEUE = "export-notifications"
 class Settings(BaseSettings):
     """App settings from environment variables (Azure app settings / local.settings.json `Values`)."""
 
-    model_config = SettingsConfigDict(env_prefix="EXPORTS_", extra="ignore", frozen=True, populate_by_name=True)
+    # A setting that fails validation is named, never echoed: a key pasted into the wrong setting, or a
+    # malformed EXPORTS_WEBHOOK_SECRETS, must not reach the host's log through the error message.
+    model_config = SettingsConfigDict(
+        env_prefix="EXPORTS_", extra="ignore", frozen=True, populate_by_name=True, hide_input_in_errors=True
+    )
 
     # Storage: a connection string (Azurite, or an account key), or an account name used with
     # DefaultAzureCredential (managed identity in Azure). The Functions host's own setting is reused.
@@ -37,7 +41,7 @@ class Settings(BaseSettings):
     storage_table_uri: str | None = Field(default=None, validation_alias="AzureWebJobsStorage__tableServiceUri")
     # A user-assigned identity is named by its client id, as the host's identity-based connection takes it.
     storage_client_id: str | None = Field(default=None, validation_alias="AzureWebJobsStorage__clientId")
-    # Telemetry (issue 9): the app's OpenTelemetry export is on only when the connection string is set (the
+    # Telemetry: the app's OpenTelemetry export is on only when the connection string is set (the
     # same settings the Functions host reads); "Authorization=AAD" sends with the managed identity's token.
     applicationinsights_connection_string: SecretStr | None = Field(
         default=None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
@@ -61,7 +65,7 @@ class Settings(BaseSettings):
     chunk_rows: int = Field(default=1_000, ge=1, le=100_000)
     batch_time_budget_seconds: float = Field(default=120.0, gt=0, le=540)
     block_size_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
-    # Sharding (issue 6): an export of more than `shard_rows` source rows is split into key ranges of at
+    # Sharding: an export of more than `shard_rows` source rows is split into key ranges of at
     # least that many rows, each written by its own chain of queue messages, at most `max_shards` of them
     # (1 turns sharding off). Only formats whose parts concatenate (CSV and JSONL, uncompressed) shard.
     shard_rows: int = Field(default=250_000, ge=1_000)
@@ -77,11 +81,17 @@ class Settings(BaseSettings):
     max_redrives: int = Field(default=3, ge=0, le=100)
 
     download_link_minutes: int = Field(default=15, ge=1, le=60)
-    expiry_days: float = Field(default=7.0, gt=0, le=365)
+    # How long a job's file stays after the job ends, per dataset: seed 000 and the brief keep case exports
+    # 7 days, seed 001 keeps ticket exports 72 hours.
+    case_expiry_hours: float = Field(default=168.0, gt=0, le=365 * 24)
+    ticket_expiry_hours: float = Field(default=72.0, gt=0, le=365 * 24)
+    # The one retention setting there was before, in days: still honoured, for case exports, so a
+    # deployment that set it keeps its retention. Both it and EXPORTS_CASE_EXPIRY_HOURS: they must agree.
+    expiry_days: float | None = Field(default=None, gt=0, le=365)
     retry_after_seconds: int = Field(default=2, ge=1, le=60)
     list_page_size: int = Field(default=20, ge=1, le=100)
 
-    # Lifecycle (issue 8). "local" allows http and loopback callback URLs so a test receiver on
+    # Lifecycle. "local" allows http and loopback callback URLs so a test receiver on
     # 127.0.0.1 works; "azure" (the default, so a forgotten setting fails safe) allows only https URLs
     # whose host resolves to public addresses.
     environment: Literal["local", "azure"] = "azure"
@@ -114,6 +124,14 @@ class Settings(BaseSettings):
             )
         if self.rows_per_batch % self.chunk_rows:
             raise ValueError("EXPORTS_ROWS_PER_BATCH must be a multiple of EXPORTS_CHUNK_ROWS")
+        if self.expiry_days is not None:
+            hours = self.expiry_days * 24
+            if "case_expiry_hours" in self.model_fields_set and self.case_expiry_hours != hours:
+                raise ValueError(
+                    "EXPORTS_EXPIRY_DAYS (the old setting, for case exports) and EXPORTS_CASE_EXPIRY_HOURS disagree; "
+                    "set only EXPORTS_CASE_EXPIRY_HOURS"
+                )
+            object.__setattr__(self, "case_expiry_hours", hours)  # frozen: set once, while validating
         return self
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -17,6 +18,11 @@ import requests
 from shared.auth import encode_principal
 from tests.support.azurite import PROJECT_ROOT, Azurite, free_port
 
+# The local host's admin API takes its run's token (x-functions-key). Every host a test starts gets this one:
+# LocalHost passes it, and hosts started otherwise inherit it from this process's environment.
+ADMIN_TOKEN = os.environ.setdefault("DEVHOST_ADMIN_TOKEN", secrets.token_urlsafe(24))
+ADMIN_HEADERS = {"x-functions-key": ADMIN_TOKEN}
+
 HOST_ENV = {
     "EXPORTS_CLEANUP_SCHEDULE": "0 0 0 1 1 *",  # once a year: tests run the timer through the admin API
     "EXPORTS_ROWS_PER_BATCH": "1000",
@@ -24,12 +30,14 @@ HOST_ENV = {
     # CSV and JSONL exports of more than 1,000 rows are sharded, so integration tests cover shards too.
     "EXPORTS_SHARD_ROWS": "1000",
     "EXPORTS_REDRIVE_AFTER_SECONDS": "30",
-    # Lifecycle (issue 8): callbacks to a receiver on 127.0.0.1, per-organization secrets derived from a
+    # Lifecycle: callbacks to a receiver on 127.0.0.1, per-organization secrets derived from a
     # test key (tests.support.webhooks derives the same), and short waits so retries show within a test.
     "EXPORTS_ENVIRONMENT": "local",
     "EXPORTS_WEBHOOK_MASTER_KEY": "test-webhook-master-key",
     "EXPORTS_WEBHOOK_BACKOFF_SECONDS": "1",
     "EXPORTS_CAP_WAIT_SECONDS": "1",
+    # The worker's thread pool as the Bicep sizes it (tests/unit/test_infra.py checks they agree).
+    "PYTHON_THREADPOOL_THREAD_COUNT": "24",
 }
 
 
@@ -55,7 +63,7 @@ class LocalHost:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devhost", "--app-dir", str(PROJECT_ROOT), "--port", str(self.port), *extra_args],
             cwd=PROJECT_ROOT,
-            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **env, "DEVHOST_ADMIN_TOKEN": ADMIN_TOKEN, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -72,6 +80,13 @@ class LocalHost:
             self.log_lines.append(line.rstrip())
             if "listening on" in line:
                 self._ready.set()
+
+    def run_function(self, function: str, input_text: str = "") -> requests.Response:
+        """Runs a queue or timer function now through the host's admin API (with this run's token)."""
+        root = self.base_url.removesuffix("/api")
+        return requests.post(
+            f"{root}/admin/functions/{function}", json={"input": input_text}, headers=ADMIN_HEADERS, timeout=30
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -98,6 +113,8 @@ class Api:
     def __init__(self, base_url: str, principal: str | None) -> None:
         self.base_url = base_url
         self.session = requests.Session()
+        # What the exports page sends: body-less POSTs and DELETEs need it (json= bodies say application/json).
+        self.session.headers["X-Requested-With"] = "tests"
         if principal is not None:
             self.session.headers["X-MS-CLIENT-PRINCIPAL"] = principal
 

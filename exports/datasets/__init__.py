@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from exports.datasets import cases, tickets
+from exports.datasets.columns import CellWarnings
 from exports.models import ColumnSpec, CreateExportRequest, Dataset, ExportJob, ReportFieldTag
 from exports.ports import RowSource
 from shared.settings import Settings
@@ -17,7 +18,8 @@ class ExportPlan(Protocol):
     def units(self, source: RowSource, after: str | None) -> Iterator[dict[str, Any]]:
         """Source units (a case with its records, a ticket) in key order, each with its `RowKey`."""
 
-    def row_builder(self) -> Callable[[dict[str, Any]], list[list[Any]]]: ...
+    def row_builder(self, warnings: CellWarnings | None = None) -> Callable[[dict[str, Any]], list[list[Any]]]:
+        """Builds a unit's rows; values of the wrong type become their text and are counted in `warnings`."""
 
     def count(self, source: RowSource, after: str | None, limit: int) -> tuple[int, str | None]:
         """Output rows of up to `limit` units after `after`; the last unit's key, or None when done."""

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-
-from exports.datasets.columns import DataType, RowChecker, whole_days
-from exports.datasets.tags import json_property, raw_value, typed_value
+from exports.datasets import pushdown
+from exports.datasets.columns import CellWarnings, DataType, RowChecker, whole_days
+from exports.datasets.tags import CONTAINER_EXPECTED, Malformed, json_text, raw_value, read_container, typed_value
 from exports.models import ColumnSpec, CreateExportRequest, ExportType, ReportFieldTag
 from exports.ports import Condition, RowSource, SourceQuery
 from shared.errors import ExportFailed, ValidationFailed
@@ -27,6 +26,9 @@ RECORD_KINDS = ("INV", "RIU", "DIS", "IRS")
 OVERFLOW_COLUMN = "custom_fields_overflow"
 # Records of case `k` have keys `k|...`; `k|~` sorts after all of them and before the next case.
 AFTER_RECORDS = "|~"
+# Where a cell notes, in its bundle, a custom-field container it could not read: the row builder turns
+# each one into a single warning, however many columns read it.
+MALFORMED = "malformed"
 
 Bundle = dict[str, Any]
 Cell = Callable[[Bundle, dict[str, Any] | None, datetime], Any]
@@ -106,12 +108,17 @@ CORE_FIELDS: tuple[Field, ...] = (
 )
 CORE_BY_NAME = {field.name: field for field in CORE_FIELDS}
 
-# The stored type of every case property an export reads. With it the row source reads JSON without
-# per-value type annotations and types the values itself (issue 6: the read path is the ceiling).
+# The stored type of every case property an export reads. The row source still types every value as it
+# is stored (a CreatedAt stored as text stays text, exported as text with a warning); the schema tells it
+# which properties are doubles, whose whole values Table storage sends without a type.
 _STORED = {DataType.DATETIME: "datetime", DataType.INTEGER: "int64", DataType.BOOLEAN: "bool", DataType.TEXT: "string"}
 CASE_PROPERTY_TYPES: dict[str, str] = {
     **{f.properties[0]: _STORED[f.data_type] for f in CORE_FIELDS if len(f.properties) == 1 and f.data_type in _STORED},
     "SlaDueAt": "datetime",
+    # Read when a filter list is evaluated by the worker (too long for one query).
+    "CategoryId": "string",
+    "BusinessUnitId": "string",
+    "LocationId": "string",
     "TemplateId": "string",
     "CustomFieldsJson": "string",
 }
@@ -210,13 +217,23 @@ def record_columns(export_type: ExportType) -> list[ColumnSpec]:
     return context + own
 
 
-def overflow_column(tags: Sequence[ReportFieldTag]) -> ColumnSpec:
-    excluded = sorted(
-        tag.source_field_path.split(".", 1)[1] + (f"@{tag.template_id}" if tag.template_id else "")
-        for tag in tags
-        if tag.source_entity_type.value == "CASE"
+def overflow_column(columns: Sequence[ColumnSpec]) -> ColumnSpec:
+    """The overflow column of an export with these columns: it leaves out exactly the custom fields
+    that the export's CASE tag columns hold, so every custom field is in the file once."""
+    return ColumnSpec(
+        name=OVERFLOW_COLUMN, label="Other Custom Fields", data_type="TEXT", excluded_fields=excluded_fields(columns)
     )
-    return ColumnSpec(name=OVERFLOW_COLUMN, label="Other Custom Fields", data_type="TEXT", excluded_fields=excluded)
+
+
+def excluded_fields(columns: Sequence[ColumnSpec]) -> list[str]:
+    """The case custom fields these columns export: "path" or "path@templateId" ("a.b" for a nested key)."""
+    return sorted(
+        {
+            spec.source_field_path.split(".", 1)[1] + (f"@{spec.template_id}" if spec.template_id else "")
+            for spec in columns
+            if spec.source_entity_type == "CASE" and spec.source_field_path
+        }
+    )
 
 
 def catalog(
@@ -242,7 +259,7 @@ def catalog(
     if include_tagged_fields or everything:
         columns += [tag.column() for tag in sorted(tags, key=lambda t: t.tag_slot)]
     if include_overflow or everything:
-        columns.append(overflow_column(tags))
+        columns.append(overflow_column(columns))
     return columns
 
 
@@ -257,16 +274,23 @@ def columns_for(request: CreateExportRequest, tags: Sequence[ReportFieldTag]) ->
     )
     if request.export_type is not ExportType.CUSTOM:
         return available
+    return chosen_columns(available, request.columns)
+
+
+def chosen_columns(available: Sequence[ColumnSpec], names: Sequence[str]) -> list[ColumnSpec]:
+    """A CUSTOM export's columns, in the order named, out of its catalog."""
     by_name = {spec.name: spec for spec in available}
-    unknown = [name for name in request.columns if name not in by_name]
+    unknown = [name for name in names if name not in by_name]
     if unknown:
         raise ValidationFailed(
             f"unknown column(s): {', '.join(unknown)}; GET /api/export-fields/columns lists them",
             errors=[{"field": "columns", "message": f"unknown column {name!r}"} for name in unknown],
         )
-    if len(set(request.columns)) != len(request.columns):
+    if len(set(names)) != len(names):
         raise ValidationFailed("columns lists a column more than once")
-    return [by_name[name] for name in request.columns]
+    chosen = [by_name[name] for name in names]
+    # A tag whose column is not chosen leaves its field in the overflow.
+    return [overflow_column(chosen) if spec.name == OVERFLOW_COLUMN else spec for spec in chosen]
 
 
 def core_column_names() -> set[str]:
@@ -312,21 +336,29 @@ class CasePlan:
                 )
         return tuple(kind for kind in RECORD_KINDS if kind in kinds)
 
-    def case_query(self, select: tuple[str, ...] | None) -> SourceQuery:
-        conditions: list[Condition] = []
+    def case_filters(self) -> tuple[tuple[Condition, ...], tuple[Condition, ...]]:
+        """(terms Table storage evaluates, terms the worker evaluates): the date range always goes to
+        the query, each list while the query stays within Table storage's comparison limit."""
         request = self.request
+        required: list[Condition] = []
         if request.date_range:
-            start, end = request.date_range.bounds()
-            conditions += [Condition("CreatedAt", "ge", start), Condition("CreatedAt", "le", end)]
+            required += [Condition("CreatedAt", op, bound) for op, bound in request.date_range.comparisons()]
+        lists: list[Condition] = []
         if request.statuses:
-            conditions.append(Condition("Status", "in", tuple(request.statuses)))
+            lists.append(Condition("Status", "in", tuple(request.statuses)))
         if request.categories:
-            conditions.append(Condition("CategoryId", "in", tuple(str(c) for c in request.categories)))
+            lists.append(Condition("CategoryId", "in", tuple(str(c) for c in request.categories)))
         if request.business_units:
-            conditions.append(Condition("BusinessUnitId", "in", tuple(str(b) for b in request.business_units)))
+            lists.append(Condition("BusinessUnitId", "in", tuple(str(b) for b in request.business_units)))
         if request.locations:
-            conditions.append(Condition("LocationId", "in", tuple(str(loc) for loc in request.locations)))
-        return SourceQuery(self.cases_table, self.organization_id, tuple(conditions), select, case_schema(select))
+            lists.append(Condition("LocationId", "in", tuple(str(loc) for loc in request.locations)))
+        return pushdown.split(required, lists)
+
+    def case_query(self, select: tuple[str, ...] | None) -> SourceQuery:
+        pushed, left = self.case_filters()
+        if select is not None and left:
+            select = tuple(dict.fromkeys((*select, *(condition.prop for condition in left))))
+        return SourceQuery(self.cases_table, self.organization_id, pushed, select, case_schema(select))
 
     def case_select(self) -> tuple[str, ...]:
         props: dict[str, None] = {"RowKey": None}
@@ -350,6 +382,10 @@ class CasePlan:
         if counting and not self.per_record_kind:
             kinds = ()
         cases = source.read(self.case_query(("RowKey",) if counting else self.case_select()), after)
+        left = self.case_filters()[1]
+        if left:
+            keep = pushdown.matcher(left)
+            cases = (case for case in cases if keep(case))
         records: Iterator[dict[str, Any]] = iter(())
         if kinds:
             select = ("RowKey", "Kind") if counting or self._counts_only() else ("RowKey", *RECORD_PROPERTY_TYPES)
@@ -375,7 +411,7 @@ class CasePlan:
         return len(bundle["records"].get(kind, ())) if kind else 1
 
     def count(self, source: RowSource, after: str | None, limit: int) -> tuple[int, str | None]:
-        if not self.per_record_kind:
+        if not self.per_record_kind and not self.case_filters()[1]:
             return source.count(self.case_query(None), after, limit)
         rows = 0
         last: str | None = None
@@ -386,7 +422,8 @@ class CasePlan:
                 return rows, last
         return rows, None
 
-    def row_builder(self) -> Callable[[Bundle], list[list[Any]]]:
+    def row_builder(self, warnings: CellWarnings | None = None) -> Callable[[Bundle], list[list[Any]]]:
+        """Builds a unit's rows; a core value of the wrong type becomes its text, noted in `warnings`."""
         # A plain case property is read with dict.get; other columns call their cell function.
         getters = [(self._case_property(spec), self._cell(spec)) for spec in self.columns]
         # Tag values that do not fit their type are kept as text on purpose: only other columns are checked.
@@ -396,10 +433,12 @@ class CasePlan:
                 for index, spec in enumerate(self.columns)
                 if spec.source_entity_type is None
             ],
-            record="Source record",
+            warnings=warnings,
         )
         per_record = self.per_record_kind
         as_of = self.as_of
+
+        notes = check.warnings
 
         def build(bundle: Bundle) -> list[list[Any]]:
             items: Sequence[dict[str, Any] | None] = bundle["records"].get(per_record, []) if per_record else [None]
@@ -409,6 +448,9 @@ class CasePlan:
                 row = [get(prop) if prop is not None else cell(bundle, item, as_of) for prop, cell in getters]
                 check(row, bundle["RowKey"])
                 rows.append(row)
+            if MALFORMED in bundle:  # only a unit with a broken container pays for this
+                for broken in bundle.pop(MALFORMED).values():
+                    notes.note(broken.record, broken.prop, broken.found, CONTAINER_EXPECTED)
             return rows
 
         return build
@@ -422,7 +464,10 @@ class CasePlan:
         if spec.source_entity_type is not None:
             return _tag_cell(spec)
         if spec.name == OVERFLOW_COLUMN:
-            return _overflow_cell(spec.excluded_fields or [])
+            # Jobs recorded before the overflow followed the chosen columns list every CASE tag: leave
+            # out only the fields whose tag column this export holds, so none is lost.
+            exported = set(excluded_fields(self.columns))
+            return _overflow_cell([entry for entry in spec.excluded_fields or [] if entry in exported])
         field = CORE_BY_NAME.get(spec.name)
         if field is not None:
             return field.cell
@@ -454,20 +499,54 @@ def _tag_cell(spec: ColumnSpec) -> Cell:
         records = bundle["records"]
         if item is not None and record_kind is not None and item.get("Kind") == record_kind:
             records = {**records, record_kind: [item]}  # a per-record export tags its own record
-        return typed_value(raw_value(spec, bundle["case"], records), spec.data_type)
+        raw = raw_value(spec, bundle["case"], records)
+        if type(raw) is Malformed:
+            _note_malformed(bundle, raw)
+            return None
+        return typed_value(raw, spec.data_type, spec.format_pattern)
 
     return cell
 
 
+def _note_malformed(bundle: Bundle, broken: Malformed) -> None:
+    """Notes a container no field could be read from, once per unit however many columns read it."""
+    bundle.setdefault(MALFORMED, {})[(broken.record, broken.prop)] = broken
+
+
 def _overflow_cell(excluded: list[str]) -> Cell:
-    plain = {entry for entry in excluded if "@" not in entry}
-    by_template = {tuple(entry.split("@", 1)) for entry in excluded if "@" in entry}
+    # (key path, template or None): "a.b@t" leaves out b inside a, for cases of template t only.
+    paths = [(tuple(path.split(".")), template or None) for path, _, template in (e.partition("@") for e in excluded)]
 
     def cell(bundle: Bundle, _item: Any, _as_of: datetime) -> str | None:
         case = bundle["case"]
         template = case.get("TemplateId")
-        fields = json_property(case, "CustomFieldsJson")
-        left = {k: v for k, v in fields.items() if k not in plain and (k, template) not in by_template}
-        return orjson.dumps(left, option=orjson.OPT_SORT_KEYS).decode() if left else None
+        fields = read_container(case, "CustomFieldsJson")
+        if isinstance(fields, Malformed):
+            # Its fields cannot be told apart: the whole stored text, exactly, so nothing is lost.
+            _note_malformed(bundle, fields)
+            return fields.text
+        tagged = [path for path, only in paths if only is None or only == template]
+        left = _without(fields, tagged) if tagged else fields
+        return json_text(left, sort_keys=True) if left else None
 
     return cell
+
+
+def _without(fields: dict[str, Any], paths: list[tuple[str, ...]]) -> dict[str, Any]:
+    """`fields` without the values at `paths`; an object left empty by that is left out too."""
+    here = {path[0] for path in paths if len(path) == 1}
+    deeper: dict[str, list[tuple[str, ...]]] = {}
+    for path in paths:
+        if len(path) > 1:
+            deeper.setdefault(path[0], []).append(path[1:])
+    left: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in here:
+            continue
+        if key in deeper and isinstance(value, dict):
+            rest = _without(value, deeper[key])
+            if value and not rest:
+                continue
+            value = rest
+        left[key] = value
+    return left

@@ -7,23 +7,28 @@ ranges) are also pushed down as OData so less is read.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import math
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 
-from exports.datasets.columns import DataType, RowChecker
-from exports.datasets.tags import json_property
+from exports import dates
+from exports.datasets import pushdown
+from exports.datasets.columns import CellWarnings, DataType, RowChecker, as_text, fits
+from exports.datasets.tags import CONTAINER_EXPECTED, Malformed, json_property, json_text, read_container
 from exports.models import ColumnSpec, CreateExportRequest, FilterOperator, ViewFilter
-from exports.ports import Condition, RowSource, SourceQuery
+from exports.ports import Condition, ConditionOp, RowSource, SourceQuery
 from shared.errors import ValidationFailed
 
 MAX_IN_VALUES = 100
 CUSTOM_PREFIX = "customFields."
+CUSTOM_FIELDS = "CustomFieldsJson"
 
 TICKET_FIELDS: tuple[tuple[str, str, DataType, str], ...] = (
     ("ticket_id", "Ticket ID", DataType.TEXT, "TicketId"),
@@ -88,15 +93,14 @@ OPERATORS: dict[DataType, frozenset[FilterOperator]] = {
     ),
 }
 NO_VALUE = frozenset({FilterOperator.IS_EMPTY, FilterOperator.IS_NOT_EMPTY})
-PUSHED_DOWN = {
+# Text and number filters Table storage evaluates the same way; times go through exports/dates.py.
+PUSHED_DOWN: dict[FilterOperator, ConditionOp] = {
     FilterOperator.EQUALS: "eq",
     FilterOperator.IN: "in",
     FilterOperator.GREATER_THAN: "gt",
     FilterOperator.GREATER_OR_EQUAL: "ge",
     FilterOperator.LESS_THAN: "lt",
     FilterOperator.LESS_OR_EQUAL: "le",
-    FilterOperator.BEFORE: "lt",
-    FilterOperator.AFTER: "gt",
 }
 
 
@@ -180,21 +184,24 @@ def _parse_one(text: str, dtype: DataType, field: str) -> Any:
         except ValueError:
             raise ValueError(f"{field!r} holds whole numbers; {text!r} is not one") from None
     if dtype is DataType.DATETIME:
+        # A bare date (2024-06-01 or 20240601) stays a date: the filter then means that whole day.
         try:
-            if len(text) == 10:
-                return datetime.combine(date.fromisoformat(text), time.min, tzinfo=UTC)
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return dates.parse_moment(text)
         except ValueError:
-            raise ValueError(f"{field!r} holds dates; {text!r} is not an ISO 8601 date or time") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            raise ValueError(f"{field!r} holds dates; {text!r} is not {dates.EXPECTED}") from None
     return text
 
 
 def _value(entity: dict[str, Any], name: str) -> Any:
     if name.startswith(CUSTOM_PREFIX):
-        value = json_property(entity, "CustomFieldsJson").get(name[len(CUSTOM_PREFIX) :])
-        return value if value is None or isinstance(value, str) else orjson.dumps(value).decode()
+        return _custom_value(json_property(entity, CUSTOM_FIELDS), name[len(CUSTOM_PREFIX) :])
     return entity.get(FIELD_BY_NAME[name][2])
+
+
+def _custom_value(fields: dict[str, Any], key: str) -> str | None:
+    """A custom field as its column's text: a string as it is, any other value as its JSON text."""
+    value = fields.get(key)
+    return value if value is None or isinstance(value, str) else json_text(value)
 
 
 def _predicate(view_filter: ViewFilter) -> Callable[[dict[str, Any]], bool]:
@@ -204,6 +211,7 @@ def _predicate(view_filter: ViewFilter) -> Callable[[dict[str, Any]], bool]:
     name = view_filter.field
     target = None if op in NO_VALUE else _parse(view_filter, dtype)
     folded = target.casefold() if isinstance(target, str) else None
+    moment: date | datetime | None = target if isinstance(target, date) else None
 
     def test(entity: dict[str, Any]) -> bool:
         value = _value(entity, name)
@@ -212,6 +220,15 @@ def _predicate(view_filter: ViewFilter) -> Callable[[dict[str, Any]], bool]:
             return empty
         if op is FilterOperator.IS_NOT_EMPTY:
             return not empty
+        if not empty and not fits(value, dtype):
+            # A value of the wrong type (text in created_at) cannot be compared: it matches no comparison,
+            # notEquals included, as Table storage evaluates one, so pushing a filter down changes nothing.
+            return False
+        if moment is not None:
+            # An empty value is not equal to any time, and satisfies no other comparison.
+            if op is FilterOperator.NOT_EQUALS:
+                return empty or not dates.holds(dates.EQUALS, moment, value)
+            return dates.holds(op.value, moment, value)
         if op is FilterOperator.NOT_EQUALS:
             return bool(value != target)
         if empty:
@@ -235,6 +252,19 @@ def _predicate(view_filter: ViewFilter) -> Callable[[dict[str, Any]], bool]:
     return test
 
 
+def _pushed_down(view_filter: ViewFilter) -> list[Condition]:
+    """The filter as terms Table storage evaluates exactly as `_predicate` does (none if it cannot)."""
+    dtype = field_type(view_filter.field)
+    if dtype is None or view_filter.field.startswith(CUSTOM_PREFIX) or view_filter.operator in NO_VALUE:
+        return []
+    prop = FIELD_BY_NAME[view_filter.field][2]
+    value = _parse(view_filter, dtype)
+    if dtype is DataType.DATETIME:
+        return [Condition(prop, op, bound) for op, bound in dates.comparisons(view_filter.operator.value, value) or ()]
+    op = PUSHED_DOWN.get(view_filter.operator)
+    return [Condition(prop, op, value)] if op else []
+
+
 @dataclass(frozen=True)
 class TicketPlan:
     table: str
@@ -243,20 +273,16 @@ class TicketPlan:
     columns: Sequence[ColumnSpec]
 
     def query(self, select: tuple[str, ...] | None) -> SourceQuery:
-        conditions: list[Condition] = []
-        for view_filter in self.request.filters:
-            op = PUSHED_DOWN.get(view_filter.operator)
-            if op is None or view_filter.field.startswith(CUSTOM_PREFIX):
-                continue
-            dtype = field_type(view_filter.field)
-            assert dtype is not None
-            conditions.append(Condition(FIELD_BY_NAME[view_filter.field][2], op, _parse(view_filter, dtype)))  # type: ignore[arg-type]
-        scope = self.request.scope
-        if scope and scope.team_id:
-            conditions.append(Condition("TeamId", "eq", str(scope.team_id)))
-        if scope and scope.assigned_to_user_id:
-            conditions.append(Condition("AssigneeId", "eq", str(scope.assigned_to_user_id)))
-        return SourceQuery(self.table, self.organization_id, tuple(conditions), select)
+        # Scope is evaluated by Table storage only, so it always goes to the query; filters, which the
+        # worker evaluates on every row anyway, go while the query stays within the comparison limit.
+        scope: list[Condition] = []
+        if self.request.scope and self.request.scope.team_id:
+            scope.append(Condition("TeamId", "eq", str(self.request.scope.team_id)))
+        if self.request.scope and self.request.scope.assigned_to_user_id:
+            scope.append(Condition("AssigneeId", "eq", str(self.request.scope.assigned_to_user_id)))
+        filters = [condition for view_filter in self.request.filters for condition in _pushed_down(view_filter)]
+        conditions, _ = pushdown.split(scope, filters)
+        return SourceQuery(self.table, self.organization_id, conditions, select)
 
     def select(self) -> tuple[str, ...]:
         names = [spec.name for spec in self.columns] + [f.field for f in self.request.filters]
@@ -264,7 +290,7 @@ class TicketPlan:
             names.append(self.request.sort_field)
         props: dict[str, None] = {"RowKey": None}
         for name in names:
-            props[FIELD_BY_NAME[name][2] if name in FIELD_BY_NAME else "CustomFieldsJson"] = None
+            props[FIELD_BY_NAME[name][2] if name in FIELD_BY_NAME else CUSTOM_FIELDS] = None
         if self.request.search_term:
             props.update(dict.fromkeys(SEARCHED_PROPERTIES))
         return tuple(props)
@@ -296,15 +322,36 @@ class TicketPlan:
                 return counted, last
         return counted, None
 
-    def row_builder(self) -> Callable[[dict[str, Any]], list[list[Any]]]:
+    def row_builder(self, warnings: CellWarnings | None = None) -> Callable[[dict[str, Any]], list[list[Any]]]:
+        """Builds a ticket's row; a value of the wrong type becomes its text, noted in `warnings`.
+
+        A `CustomFieldsJson` that is not a JSON object leaves every custom-field column of the ticket
+        empty and is noted once, as for cases (exports/datasets/tags.py `read_container`).
+        """
         names = [spec.name for spec in self.columns]
+        props = [None if name.startswith(CUSTOM_PREFIX) else FIELD_BY_NAME[name][2] for name in names]
+        custom = [(index, name[len(CUSTOM_PREFIX) :]) for index, name in enumerate(names) if props[index] is None]
         check = RowChecker(
-            [(index, DataType(spec.data_type), spec.name) for index, spec in enumerate(self.columns)], record="Ticket"
+            [(index, DataType(spec.data_type), spec.name) for index, spec in enumerate(self.columns)],
+            warnings=warnings,
         )
+        notes = check.warnings
 
         def build(entity: dict[str, Any]) -> list[list[Any]]:
-            row = [_value(entity, name) for name in names]
-            check(row, entity.get("RowKey"))
+            get = entity.get
+            row = [get(prop) if prop is not None else None for prop in props]
+            broken = None
+            if custom:
+                fields = read_container(entity, CUSTOM_FIELDS)  # read once, whatever number of columns
+                if type(fields) is Malformed:
+                    broken = fields
+                else:
+                    assert isinstance(fields, dict)
+                    for index, key in custom:
+                        row[index] = _custom_value(fields, key)
+            check(row, get("RowKey"))
+            if broken is not None:
+                notes.note(broken.record, broken.prop, broken.found, CONTAINER_EXPECTED)
             return [row]
 
         return build
@@ -312,19 +359,29 @@ class TicketPlan:
     # ---- sorting ---------------------------------------------------------------------------------
 
     def sort_key(self, entity: dict[str, Any]) -> SortKey:
-        assert self.request.sort_field is not None
+        field = self.request.sort_field
+        assert field is not None
+        value = _value(entity, field)
+        dtype = field_type(field) or DataType.TEXT
         return SortKey(
-            _value(entity, self.request.sort_field), str(entity["RowKey"]), self.request.sort_direction == "desc"
+            value, str(entity["RowKey"]), self.request.sort_direction == "desc", misfit=not fits(value, dtype)
         )
 
 
 class SortKey:
-    """Orders by value (text by collation key, then case, then exactly), nulls last either way, ties by record id."""
+    """Orders by value (text by collation key, then case, then exactly), nulls last either way, ties by record id.
 
-    __slots__ = ("descending", "empty", "key", "value")
+    A value of the wrong type for the column (text in a date column) cannot be ordered among the others: such
+    values sort after every value of the right type, either way, by their text, and before the empty ones.
+    """
 
-    def __init__(self, value: Any, key: str, descending: bool) -> None:
+    __slots__ = ("descending", "empty", "key", "misfit", "value")
+
+    def __init__(self, value: Any, key: str, descending: bool, *, misfit: bool = False) -> None:
         self.empty = value is None or value == ""
+        self.misfit = misfit and not self.empty
+        if self.misfit:
+            value = as_text(value)
         self.value = (collation_key(value), value.casefold(), value) if isinstance(value, str) else value
         self.key = key
         self.descending = descending
@@ -332,6 +389,8 @@ class SortKey:
     def __lt__(self, other: SortKey) -> bool:
         if self.empty != other.empty:
             return other.empty
+        if self.misfit != other.misfit:
+            return other.misfit
         if not self.empty and self.value != other.value:
             return bool(self.value > other.value) if self.descending else bool(self.value < other.value)
         return self.key < other.key
@@ -343,16 +402,51 @@ def collation_key(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
+# A sort run holds each ticket as one JSON line, `[entity, types]`: `types` names the properties whose
+# value JSON cannot carry as itself (a time, binary data, a double that is not finite), so the merge reads
+# back exactly the values that were sorted. Text stays text, whatever it looks like: a created_at that
+# holds "2024-07-01T00:00:00Z" is exported as that text, with a warning, after a sort as without one.
+_RUN_DATETIME, _RUN_DATE, _RUN_BINARY, _RUN_DOUBLE = "datetime", "date", "binary", "double"
+
+
 def encode_entity(entity: dict[str, Any]) -> bytes:
-    return orjson.dumps(entity)
+    types: dict[str, str] = {}
+    plain = entity
+    for name, value in entity.items():
+        kind = type(value)
+        if kind is datetime or kind is date:
+            types[name] = _RUN_DATETIME if kind is datetime else _RUN_DATE  # orjson writes ISO 8601
+        elif kind is bytes or (kind is float and not math.isfinite(value)):
+            if plain is entity:
+                plain = dict(entity)
+            types[name] = _RUN_BINARY if kind is bytes else _RUN_DOUBLE
+            plain[name] = base64.b64encode(value).decode("ascii") if kind is bytes else repr(value)
+    return orjson.dumps([plain, types])
 
 
 def decode_entity(line: bytes) -> dict[str, Any]:
-    entity: dict[str, Any] = orjson.loads(line)
+    decoded = orjson.loads(line)
+    if isinstance(decoded, dict):
+        return _decode_unmarked(decoded)
+    entity: dict[str, Any] = decoded[0]
+    for name, kind in decoded[1].items():
+        value = entity[name]
+        if kind == _RUN_DATETIME:
+            entity[name] = datetime.fromisoformat(value)
+        elif kind == _RUN_DATE:
+            entity[name] = date.fromisoformat(value)
+        elif kind == _RUN_BINARY:
+            entity[name] = base64.b64decode(value)
+        else:
+            entity[name] = float(value)
+    return entity
+
+
+def _decode_unmarked(entity: dict[str, Any]) -> dict[str, Any]:
+    """A line of a run written before runs kept their types (a job sorted by the previous version)."""
     for prop in DATETIME_PROPERTIES:
         value = entity.get(prop)
         if isinstance(value, str):
-            # A broken source value stays as it was, and row building reports it.
             with contextlib.suppress(ValueError):
                 entity[prop] = datetime.fromisoformat(value)
     return entity

@@ -10,13 +10,24 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 # OWASP "CSV injection": a spreadsheet treats a cell starting with one of these as a formula (tab and
-# carriage return because some importers strip them and then see the next character).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# carriage return because some importers strip them and then see the next character; NUL, as OWASP ASVS
+# 5.0 (V1.2.10) lists it, because a reader may drop it the same way).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\x00")
+# Leading characters an importer may trim before it decides (LibreOffice's "trim spaces", a NUL dropped as
+# XLSX drops it): a trigger after a run of them is still a trigger.
+FORMULA_PADDING = " \x00"
+
+
+def is_formula_like(text: str) -> bool:
+    """True when a spreadsheet could take the text for a formula: a trigger first, or after spaces or NULs."""
+    return text.startswith(FORMULA_TRIGGERS) or (
+        text[:1] == " " and text.lstrip(FORMULA_PADDING).startswith(FORMULA_TRIGGERS)
+    )
 
 
 def neutralize(text: str) -> str:
     """Prefix a single quote to text a spreadsheet would run as a formula."""
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+    return "'" + text if is_formula_like(text) else text
 
 
 def utc_naive(value: datetime) -> datetime:
@@ -62,10 +73,26 @@ def fixed_point(value: int | float | Decimal, decimals: int) -> str:
 
 
 def plain_number(value: int | float | Decimal) -> str:
-    """The shortest text that reads back as the same number."""
+    """The shortest text that reads back as the same number; a Decimal with all its digits, never `1E+3`."""
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
     return str(value)
+
+
+# Excel keeps 15 significant digits of a number; a value with more is written as text holding them all.
+EXCEL_DIGITS = 15
+
+
+def excel_loses_digits(value: int | Decimal) -> bool:
+    """True when Excel, which keeps 15 significant digits, would change this number."""
+    if isinstance(value, int):
+        if -(10**EXCEL_DIGITS) < value < 10**EXCEL_DIGITS:
+            return False
+        return len(str(abs(value)).rstrip("0")) > EXCEL_DIGITS
+    digits = value.as_tuple().digits
+    return len("".join(map(str, digits)).strip("0")) > EXCEL_DIGITS
 
 
 def _strip_literals(pattern: str) -> str:

@@ -60,7 +60,7 @@ class CsvWriter:
     def write(self, rows: Sequence[Sequence[Any]]) -> bytes:
         if not rows:
             return b""
-        # Column by column (issue 6): a column's values usually share one type, so one C-speed type scan
+        # Column by column: a column's values usually share one type, so one C-speed type scan
         # picks a path for the whole column, and None, plain text and integers go to the csv module as they
         # are (it writes None as an empty field and an int as str() would).
         columns = zip(*rows, strict=True)
@@ -124,7 +124,9 @@ class CsvWriter:
                     return fallback(value)
             return text(str(value))
 
+        # The common case stays one C-level startswith per value; only text starting with a space needs the rest.
         triggers = FORMULA_TRIGGERS if self._neutralize else ()
+        neutral = neutralize
         ints_as_they_are = handlers[int] is str
 
         def format_column(values: tuple[Any, ...]) -> Sequence[Any]:
@@ -133,7 +135,7 @@ class CsvWriter:
             if kinds <= {str}:
                 if not triggers:
                     return values
-                return [v if v is None or not v.startswith(triggers) else "'" + v for v in values]
+                return [v if v is None or not (v.startswith(triggers) or v[:1] == " ") else neutral(v) for v in values]
             if ints_as_they_are and kinds <= {int}:
                 return values
             if kinds <= {bool}:

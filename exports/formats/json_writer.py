@@ -34,7 +34,8 @@ def _native(value: Any) -> Any:
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return orjson.Fragment(str(value)) if value.is_finite() else None
+        # All its digits, never an exponent: `Decimal("0.00001")` is `0.00001`, not `1E-5`.
+        return orjson.Fragment(format(value, "f")) if value.is_finite() else None
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 

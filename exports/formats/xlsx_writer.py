@@ -13,7 +13,8 @@ Rules:
   each with the same header.
 - Column widths come from the header and the data type, since later rows are not known yet.
 - Numbers are numbers; CURRENCY/PERCENTAGE/NUMBER/INTEGER use the column's pattern as number format
-  (defaults `#,##0.00` and `0.00%`); booleans are booleans; DATETIME and DATE are Excel serial dates in
+  (defaults `#,##0.00` and `0.00%`); an integer or Decimal with more than 15 significant digits, which
+  Excel would round, is text holding every digit; booleans are booleans; DATETIME and DATE are Excel serial dates in
   UTC with a date format. Dates before 1900-03-01 are ISO 8601 text (Excel's 1900 date system has no
   serials before 1900 and a phantom 1900-02-29, which LibreOffice does not share).
 - Text is an inline string with XML-forbidden characters removed, formula triggers neutralised,
@@ -31,9 +32,12 @@ from typing import Any
 
 from exports.formats.base import iso_date, iso_datetime
 from exports.formats.cells import (
+    EXCEL_DIGITS,
     excel_date_format,
+    excel_loses_digits,
     excel_number_format,
     neutralize,
+    plain_number,
     utc_naive,
 )
 from exports.formats.deflate import (
@@ -67,6 +71,7 @@ _EXCEL_EPOCH_DATE = _EXCEL_EPOCH.date()
 _FIRST_SERIAL = datetime(1900, 3, 1)  # from here on, serials mean the same in Excel and LibreOffice
 _FIRST_SERIAL_DATE = _FIRST_SERIAL.date()
 _US_PER_DAY = 86_400_000_000
+_EXACT_LIMIT = 10**EXCEL_DIGITS  # integers below it keep every digit in Excel
 
 DEFAULT_FORMATS = {
     "DATETIME": "yyyy-mm-dd hh:mm:ss",
@@ -123,6 +128,15 @@ def _escape(text: str) -> str:
         text = _X_ESCAPE.sub(r"_x005F_\1", text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("\r", "&#13;") if "\r" in text else text
+
+
+def _digits(ref: str, digits: str) -> str:
+    """A number Excel would round (more than 15 significant digits) as text holding every digit.
+
+    No formula quote even for `-123...`: a run of digits is no formula, and the quote would be a
+    character the number does not have.
+    """
+    return _inline(ref, digits)
 
 
 def _attr(text: str) -> str:
@@ -368,6 +382,8 @@ class XlsxWriter:
             return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
 
         def integer(ref: str, value: int) -> str:
+            if (value >= _EXACT_LIMIT or value <= -_EXACT_LIMIT) and excel_loses_digits(value):
+                return _digits(ref, str(value))
             return f'<c r="{ref}"{number_attr}><v>{value}</v></c>'
 
         def floating(ref: str, value: float) -> str:
@@ -378,6 +394,8 @@ class XlsxWriter:
         def decimal(ref: str, value: Decimal) -> str:
             if not value.is_finite():
                 return ""
+            if excel_loses_digits(value):
+                return _digits(ref, plain_number(value))
             return f'<c r="{ref}"{number_attr}><v>{value}</v></c>'
 
         def moment(ref: str, value: datetime) -> str:

@@ -54,7 +54,8 @@
   // --- API ---------------------------------------------------------------------------------------
 
   async function api(method, path, body) {
-    const headers = { Accept: "application/json" };
+    // X-Requested-With: the API refuses a body-less POST or DELETE without it (no form on another site can send it).
+    const headers = { Accept: "application/json", "X-Requested-With": "exports-page" };
     if (principalHeader) headers["X-MS-CLIENT-PRINCIPAL"] = principalHeader;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(new URL(path, API), {
@@ -351,12 +352,18 @@
     const rows = job.totalRows === null || job.totalRows === undefined
       ? `${job.processedRows}` : `${job.processedRows} of ${job.totalRows}`;
     const facts = [
-      ["Status", active && job.stage ? `${job.status} (${job.stage})` : job.status],
+      ["Status", active && job.stage && job.stage !== job.status ? `${job.status} (${job.stage})` : job.status],
       ["Rows", rows],
       ["Size", formatBytes(job.fileSizeBytes)],
       ["Requested", formatTime(job.createdAt)],
       ["Expires", formatTime(job.expiresAt)],
     ];
+    if (job.warnings) {
+      // Source values of the wrong type, exported as their text: say how many and where the first one is.
+      const first = (job.warningSamples || [])[0];
+      const where = first ? ` (first: record ${first.record}, ${first.column}: ${first.found}, expected ${first.expected})` : "";
+      facts.push(["Warnings", `${job.warnings} value${job.warnings === 1 ? "" : "s"} exported as text${where}`]);
+    }
     item.querySelector("dl").replaceChildren(
       ...facts.flatMap(([term, value]) => {
         const dt = document.createElement("dt");
@@ -530,7 +537,9 @@
       table.tBodies[0].replaceChildren(
         ...preview.values.map((value) => {
           const row = document.createElement("tr");
-          for (const text of [value.tagSlot, value.columnName, JSON.stringify(value.rawValue), JSON.stringify(value.value)]) {
+          // A field that cannot be read (its custom-field JSON is broken) shows why instead of a value.
+          const typed = value.problem ?? JSON.stringify(value.value);
+          for (const text of [value.tagSlot, value.columnName, JSON.stringify(value.rawValue), typed]) {
             const cell = document.createElement("td");
             cell.textContent = String(text);
             row.append(cell);

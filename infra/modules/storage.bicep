@@ -32,7 +32,7 @@ param tags object = {}
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_43: the name is a parameter (main.bicep passes 'st' + uniqueString(), 15 lowercase letters and digits); checkov cannot evaluate it
-  // checkov:skip=CKV_AZURE_206: LRS by default on purpose (files live 7 days and can be exported again); skuName takes ZRS/GRS/GZRS
+  // checkov:skip=CKV_AZURE_206: LRS by default on purpose (files live 7 days at most and can be exported again); skuName takes ZRS/GRS/GZRS
   // checkov:skip=CKV_AZURE_35: the Flex Consumption app reaches its storage over public endpoints unless VNet integration and private endpoints are added (not in this template); every request still needs a Microsoft Entra token, shared keys are off
   // checkov:skip=CKV_AZURE_59: same reason as CKV_AZURE_35: no private endpoints in this template, access is identity-only
   name: name
@@ -113,7 +113,8 @@ resource packageContainer 'Microsoft.Storage/storageAccounts/blobServices/contai
 }
 
 // A backstop for the clean-up timer: an export file the timer missed (app stopped, job record lost) is still
-// deleted a few days after its 7-day expiry. Sort runs live under the same container and go the same way.
+// deleted a few days after the longer of the two expiries (case files 7 days, ticket files 72 hours, by default).
+// Sort runs live under the same container and go the same way.
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: storage
   name: 'default'

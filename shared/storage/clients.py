@@ -15,6 +15,7 @@ from azure.storage.queue import ExponentialRetry as QueueExponentialRetry
 from azure.storage.queue import QueueServiceClient
 
 from shared.settings import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, REQUEST_QUEUE, WORK_QUEUE, Settings
+from shared.storage.table_filter import refuse_long_filters
 
 # Exponential backoff on timeouts, 408/429/5xx and dropped connections; the SDK policies honour
 # Retry-After. Worker-level retries (the queue's re-delivery) sit on top of these.
@@ -62,8 +63,13 @@ class StorageClients:
     def tables(self) -> TableServiceClient:
         conn = self.settings.storage_connection_string
         if conn:
-            return TableServiceClient.from_connection_string(conn, **RETRY_OPTIONS)
-        return TableServiceClient(self._endpoint("table"), credential=self._credential, **RETRY_OPTIONS)
+            # Every request's $filter is counted before it is sent (Table storage's 15-comparison limit).
+            return TableServiceClient.from_connection_string(
+                conn, raw_request_hook=refuse_long_filters, **RETRY_OPTIONS
+            )
+        return TableServiceClient(
+            self._endpoint("table"), credential=self._credential, raw_request_hook=refuse_long_filters, **RETRY_OPTIONS
+        )
 
     @cached_property
     def blobs(self) -> BlobServiceClient:

@@ -197,6 +197,13 @@ class TableIdempotencyStore:
             existing = self._table.get_entity(organization_id, key)
             return IdempotencyRecord(job_id=existing["JobId"], request_hash=existing["RequestHash"])
 
+    def get(self, organization_id: str, key: str) -> IdempotencyRecord | None:
+        try:
+            existing = self._table.get_entity(organization_id, key)
+        except ResourceNotFoundError:
+            return None
+        return IdempotencyRecord(job_id=existing["JobId"], request_hash=existing["RequestHash"])
+
 
 def _encode_token(token: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(token)).decode("ascii")

@@ -3,13 +3,16 @@
 The read path is the export's ceiling, so it avoids the SDK's per-value work but not its pipeline:
 every page is one `GET /{table}()` sent through the table client's own pipeline (`send_request`), so
 authentication (shared key, SAS, managed identity), retries with backoff and timeouts are the SDK's.
-The page is decoded with orjson and typed here:
+The page is decoded with orjson and typed here, by each value's own type as stored, never by the type a
+dataset expects: JSON with *minimal metadata*, whose `@odata.type` annotations mark every Edm.DateTime,
+Edm.Int64, Edm.Binary and Edm.Guid value (JSON without metadata writes them as plain strings, so the text
+"2024-06-01" and a DateTime, or "12" and an Int64, could not be told apart). A keys-only read (counting)
+asks for no metadata. `SourceQuery.schema` only names the dataset's Edm.Double properties, whose whole
+values Table storage writes as JSON integers without an annotation.
 
-- With `SourceQuery.schema` (the property types from the dataset's catalog) the service is asked for
-  JSON *without metadata* (smallest payload, least work for the server) and only the schema's
-  DateTime/Int64/Double/Guid/Binary properties are converted.
-- Without a schema it asks for minimal metadata and converts by each value's `@odata.type`
-  annotation, as the SDK does, so any caller gets the same values as from `query_entities`.
+Every entity is also checked against the types of the query's filter values: Table storage never
+matches a property against a value of another type, Azurite does, so rows Azure would not return are
+dropped here and a filter gives the same rows locally as in Azure (`_type_checks`).
 
 `read` keeps a bounded read-ahead: one background thread fetches at most `read_ahead` pages beyond
 the one being consumed, so the next page's round trip overlaps formatting and upload.
@@ -18,6 +21,7 @@ the one being consumed, so the next page's round trip overlaps formatting and up
 from __future__ import annotations
 
 import base64
+import contextvars
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -34,6 +38,7 @@ from azure.data.tables import TableClient, TableServiceClient
 from azure.data.tables._serialize import _parameter_filter_substitution
 
 from exports.ports import Condition, SourceQuery
+from shared.storage.table_filter import check_filter
 
 PAGE_SIZE = 1000
 READ_AHEAD_PAGES = 2
@@ -88,7 +93,7 @@ def _datetime(value: Any) -> Any:
         try:
             return datetime.fromisoformat(value)
         except ValueError:
-            return value  # not a timestamp after all: the row builder reports the wrong type
+            return value  # not a timestamp after all: the row builder exports it as text, with a warning
     return value
 
 
@@ -114,34 +119,51 @@ def _binary(value: Any) -> Any:
     return base64.b64decode(value) if isinstance(value, str) else value
 
 
+# By the `@odata.type` annotation Table storage gives every value JSON cannot tell apart from a string
+# (Edm.DateTime, Edm.Int64, Edm.Binary, Edm.Guid; Edm.Double when it is NaN or infinite). A string
+# without one is an Edm.String, whatever it looks like: it stays text.
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     "Edm.DateTime": _datetime,
     "Edm.Int64": _int64,
     "Edm.Double": _double,
     "Edm.Binary": _binary,
-    "datetime": _datetime,
-    "int64": _int64,
-    "double": _double,
-    "binary": _binary,
 }
+_KEYS = frozenset({"PartitionKey", "RowKey"})
 
 
-def _typer(schema: tuple[tuple[str, str], ...] | None) -> Callable[[list[Entity]], list[Entity]]:
-    """How a page's entities get their Python types."""
-    if schema is None:
+def _typer(select: tuple[str, ...] | None, doubles: frozenset[str]) -> Callable[[list[Entity]], list[Entity]]:
+    """How a page's entities (JSON with minimal metadata) get their Python types.
+
+    Every value is typed by its own annotation, never by the type a dataset expects, so a value stored
+    with another type reaches the row builder as what it is (text stays text, an Int64 stays an int).
+    With `select` the plain keys are known: one C-speed set difference per entity finds its annotations
+    (and `odata.etag`), so the Python work is per annotated value, not per property.
+    `doubles`: properties the dataset stores as Edm.Double; Table storage writes a whole double as a
+    JSON integer without an annotation, which is read back as the double it is.
+    """
+    if select is None:
         return _by_annotation
-    converters = [(name, _CONVERT[kind]) for name, kind in schema if kind in _CONVERT]
+    plain = _KEYS | frozenset(select)
+    whole = tuple((name, name + _ANNOTATION) for name in dict.fromkeys(select) if name in doubles)
+    skip = len(_ANNOTATION)
 
-    def by_schema(entities: list[Entity]) -> list[Entity]:
+    def by_annotation(entities: list[Entity]) -> list[Entity]:
         for entity in entities:
-            for name, convert in converters:
-                value = entity.get(name)
-                if value is not None:
-                    entity[name] = convert(value)
-            entity.pop("Timestamp", None)
+            extra = entity.keys() - plain
+            for key in extra:
+                if key.endswith(_ANNOTATION):
+                    convert = _CONVERT.get(entity.pop(key))
+                    name = key[:-skip]
+                    if convert is not None and name in entity:
+                        entity[name] = convert(entity[name])
+                elif key.startswith("odata.") or key == "Timestamp":
+                    del entity[key]
+            for name, key in whole:
+                if type(entity.get(name)) is int and key not in extra:
+                    entity[name] = float(entity[name])
         return entities
 
-    return by_schema
+    return by_annotation
 
 
 def _by_annotation(entities: list[Entity]) -> list[Entity]:
@@ -163,15 +185,40 @@ def _by_annotation(entities: list[Entity]) -> list[Entity]:
     return typed
 
 
+# ---- what Table storage would not have returned ---------------------------------------------------------
+
+
+_KINDS: tuple[type, ...] = (bool, int, float, str, datetime, bytes)
+_KIND_OF: dict[type, type] = {kind: kind for kind in _KINDS}
+
+
+def _kind(value: Any) -> type:
+    """The Table storage type family of a typed value (Edm.Int32 and Edm.Int64 are both int)."""
+    found = _KIND_OF.get(type(value))
+    if found is not None:
+        return found
+    return next((kind for kind in _KINDS if isinstance(value, kind)), type(value))
+
+
+def _type_checks(conditions: tuple[Condition, ...]) -> tuple[tuple[str, frozenset[type]], ...]:
+    """Per filtered property, the types its value may have for the entity to satisfy the filter.
+
+    Table storage evaluates a comparison between a property and a value of another type as false (`ne`
+    included), and a missing property satisfies no comparison; Azurite compares such values anyway
+    (the text "2024-06-01" equals datetime'2024-06-01T00:00:00Z' there, and "7" is greater than 3).
+    Only the types are checked here: values of one type are compared by the service, as in Azure.
+    """
+    allowed: dict[str, frozenset[type]] = {}
+    for condition in conditions:
+        if condition.prop in _KEYS:
+            continue  # always strings
+        values = condition.value if condition.op == "in" else (condition.value,)
+        kinds = frozenset(_kind(_value(value)) for value in values)
+        allowed[condition.prop] = allowed[condition.prop] & kinds if condition.prop in allowed else kinds
+    return tuple(allowed.items())
+
+
 # ---- reading -----------------------------------------------------------------------------------------
-
-
-def _covers(schema: tuple[tuple[str, str], ...] | None, select: tuple[str, ...] | None) -> bool:
-    """A schema is used only when it types every selected property: an unnamed one would lose its type."""
-    if schema is None or select is None:
-        return False
-    named = {name for name, _ in schema} | {"PartitionKey", "RowKey"}
-    return all(prop in named for prop in select)
 
 
 class _PageReader:
@@ -180,18 +227,28 @@ class _PageReader:
     def __init__(self, table: TableClient, query: SourceQuery, after: str | None, page_size: int) -> None:
         self._table = table
         self._url = f"/{quote(query.table)}()"
-        self._params: dict[str, str] = {"$filter": filter_text(query, after), "$top": str(page_size)}
-        if query.select:
-            self._params["$select"] = ",".join(query.select)
-        schema = query.schema if _covers(query.schema, query.select) else None
-        self._accept = NO_METADATA if schema is not None else MINIMAL_METADATA
-        self._typed = _typer(schema)
+        text = filter_text(query, after)
+        check_filter(text)  # also when the client was built without the check (tools, benchmarks)
+        self._params: dict[str, str] = {"$filter": text, "$top": str(page_size)}
+        self._checks = _type_checks(query.conditions)
+        select = query.select
+        # Properties read only to check the filter's types are read, checked and left out again.
+        self._extra: tuple[str, ...] = ()
+        if select is not None:
+            self._extra = tuple(dict.fromkeys(p for p, _ in self._checks if p not in select and p not in _KEYS))
+            select = (*select, *self._extra)
+            self._params["$select"] = ",".join(select)
+        # Keys are always strings: a keys-only read needs no annotations, the smallest payload there is.
+        keys_only = select is not None and all(prop in _KEYS for prop in select)
+        self._accept = NO_METADATA if keys_only else MINIMAL_METADATA
+        doubles = frozenset(name for name, kind in query.schema or () if kind == "double")
+        self._typed = _typer(select, doubles)
         self.done = False
 
     def next_page(self) -> list[Entity]:
         # Every query value is percent-encoded here: HttpRequest(params=...) pastes values in as they are, so a
         # `&` in a filter value would start a new query parameter (a second $filter: another organization's
-        # rows) and a `{` would break the URL template. Issue 7, found by the fuzzer.
+        # rows) and a `{` would break the URL template. Found by the fuzzer.
         query = "&".join(f"{key}={quote(value, safe='')}" for key, value in self._params.items())
         request = HttpRequest(
             "GET",
@@ -211,8 +268,21 @@ class _PageReader:
             self._params["NextRowKey"] = next_rk or ""
         else:
             self.done = True
-        entities: list[Entity] = orjson.loads(response.read())["value"]
-        return self._typed(entities)
+        entities = self._typed(orjson.loads(response.read())["value"])
+        if self._checks:
+            entities = [entity for entity in entities if self._satisfies(entity)]
+        if self._extra:
+            for entity in entities:
+                for prop in self._extra:
+                    entity.pop(prop, None)
+        return entities
+
+    def _satisfies(self, entity: Entity) -> bool:
+        for prop, kinds in self._checks:
+            value = entity.get(prop)
+            if value is None or _kind(value) not in kinds:
+                return False
+        return True
 
     def pages(self) -> Iterator[list[Entity]]:
         while not self.done:
@@ -252,7 +322,9 @@ def _read_ahead(pages: Iterator[list[Entity]], depth: int) -> Iterator[list[Enti
             except queue.Full:
                 continue
 
-    thread = threading.Thread(target=produce, name="row-source-read-ahead", daemon=True)
+    # In the reader's context, so the fetches' log lines carry the job, organization and step.
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(produce,), name="row-source-read-ahead", daemon=True)
     thread.start()
     try:
         while True:

@@ -30,7 +30,7 @@ from exports.service import new_job_id
 from shared.settings import WORK_QUEUE, Settings
 from shared.storage.clients import StorageClients
 from shared.storage.job_table import TableJobStore
-from tests.conftest import Api, LocalHost, principal
+from tests.conftest import ADMIN_HEADERS, Api, LocalHost, principal
 from tests.support.azurite import PROJECT_ROOT
 from tests.support.fakes import FakeWorkQueue
 
@@ -146,7 +146,9 @@ class FaultHost(LocalHost):
 
     def admin(self, function: str, body: dict[str, Any] | None = None) -> None:
         root = self.base_url.removesuffix("/api")
-        response = requests.post(f"{root}/admin/functions/{function}", json=body or {"input": ""}, timeout=30)
+        response = requests.post(
+            f"{root}/admin/functions/{function}", json=body or {"input": ""}, headers=ADMIN_HEADERS, timeout=30
+        )
         assert response.status_code == 202, response.text
 
 

@@ -12,13 +12,15 @@ import pytest
 import requests
 
 from tests.faults.harness import FAULT_ENV, LEDGER, Exports, FaultHost, Storage, start_front, start_worker
+from tests.support.stepping import WorkMessages, drained
 
 # Stalled after 1 s, failed after one re-drive, files expire 8.6 s after they complete.
 STRICT = {
     **FAULT_ENV,
     "EXPORTS_STALLED_AFTER_SECONDS": "1",
     "EXPORTS_MAX_REDRIVES": "1",
-    "EXPORTS_EXPIRY_DAYS": "0.0001",
+    "EXPORTS_CASE_EXPIRY_HOURS": "0.0024",
+    "EXPORTS_TICKET_EXPIRY_HOURS": "0.0024",
 }
 
 
@@ -41,12 +43,29 @@ def wait_until_running(exports: Exports, job_id: str) -> None:
         time.sleep(0.05)
 
 
-def strand(exports: Exports, storage: Storage, worker: FaultHost, job_id: str) -> None:
-    """Its worker dies mid-export and its message is lost: the job sits in `running` with nothing to move it."""
-    wait_until_running(exports, job_id)
-    worker.kill()
-    storage.drain()
-    LEDGER.fault("worker killed and work message lost")
+def strand(exports: Exports, storage: Storage, front: FaultHost, job_id: str) -> None:
+    """Mid-export, its next work message is lost: the job sits in `running` with nothing to move it.
+
+    The test is the worker here (the front host has no queue listener): it runs the first step (counting and
+    the first batch) through the admin API, then drops the message that step queued."""
+    work = WorkMessages(storage.queue(), exports.org)
+    with drained(front.base_url) as host:
+        (first,) = work.take()
+        host.run(first)
+    lost = work.take()
+    assert [message["jobId"] for message in lost] == [job_id]
+    view = exports.view(job_id)
+    assert view["status"] == "running" and 0 < view["processedRows"] < view["totalRows"], view
+    LEDGER.fault("work message lost mid-export")
+
+
+def wait_for_its_steps(storage: Storage, job_id: str) -> None:
+    """Until no work message is left, running or waiting (the count includes invisible ones): every step
+    the job had in flight or queued has run to its end."""
+    deadline = time.monotonic() + 60
+    while storage.queue().get_queue_properties().approximate_message_count:
+        assert time.monotonic() < deadline, f"steps of {job_id} still on the queue"
+        time.sleep(0.1)
 
 
 def run_timer(front: FaultHost, storage: Storage, org: str, job_id: str, redrives: int) -> None:
@@ -66,7 +85,7 @@ def test_the_timer_redrives_a_job_stuck_in_running_from_its_checkpoint(
 ) -> None:
     exports = Exports(strict_front, storage, loaded_org)
     job_id = exports.create("CSV")
-    strand(exports, storage, start_worker(strict_env, app_dir), job_id)
+    strand(exports, storage, strict_front, job_id)
     run_timer(strict_front, storage, loaded_org, job_id, redrives=1)
     assert storage.job(loaded_org, job_id).status.value == "running"
     worker = start_worker(strict_env, app_dir)
@@ -82,7 +101,7 @@ def test_the_timer_fails_a_job_that_stays_stuck_after_its_redrives(
 ) -> None:
     exports = Exports(strict_front, storage, loaded_org)
     job_id = exports.create("CSV")
-    strand(exports, storage, start_worker(strict_env, app_dir), job_id)
+    strand(exports, storage, strict_front, job_id)
     run_timer(strict_front, storage, loaded_org, job_id, redrives=1)
     storage.drain()  # the re-drive's message is lost too
     LEDGER.fault("work message lost")
@@ -115,7 +134,7 @@ def test_cancellation_wins_over_a_running_batch(
                 assert exports.judge(job_id) == "completed"
                 continue
             assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-            time.sleep(3)  # the steps still queued or running see the cancel
+            wait_for_its_steps(storage, job_id)  # the steps still queued or running see the cancel
             assert exports.view(job_id)["status"] == "cancelled"
             assert not storage.blob_exists(storage.job(loaded_org, job_id).blob_name), "a cancelled export has a file"
     finally:

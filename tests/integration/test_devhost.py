@@ -20,6 +20,7 @@ import pytest
 import requests
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
+from tests.conftest import ADMIN_HEADERS as ADMIN
 from tests.support.azurite import Azurite, free_port
 
 pytestmark = pytest.mark.integration
@@ -46,6 +47,19 @@ class DevHost:
             return []
         return [json.loads(line) for line in self.out_file.read_text().splitlines() if line.strip()]
 
+    def release(self, *tokens: str) -> None:
+        """Lets the gated invocations of these tokens (`hold:<token>` messages, /api/hold/<token>) end."""
+        folder = self.out_file.parent / "release"
+        folder.mkdir(exist_ok=True)
+        for token in tokens:
+            (folder / token).touch()
+
+    def drain_status(self) -> dict[str, Any]:
+        response = requests.get(f"{self.base}/admin/host/drain/status", timeout=5)
+        assert response.status_code == 200, response.text
+        status: dict[str, Any] = response.json()
+        return status
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -57,7 +71,9 @@ class DevHost:
         return int(self.process.returncode)
 
 
-def start_devhost(tmp: Path, connection: str, *args: str, env: dict[str, str] | None = None) -> DevHost:
+def start_devhost(
+    tmp: Path, connection: str, *args: str, env: dict[str, str] | None = None, app_dir: Path = APP_DIR
+) -> DevHost:
     """Start `python -m devhost` and wait for its readiness line on stdout."""
     tmp.mkdir(parents=True, exist_ok=True)
     settings = tmp / "local.settings.json"
@@ -67,6 +83,8 @@ def start_devhost(tmp: Path, connection: str, *args: str, env: dict[str, str] | 
                 "IsEncrypted": False,
                 "Values": {
                     "WORK_QUEUE": WORK_QUEUE,
+                    "SECOND_QUEUE": f"{WORK_QUEUE}-second",
+                    "THIRD_QUEUE": f"{WORK_QUEUE}-third",
                     "YEARLY_SCHEDULE": "0 0 0 1 1 *",
                     "AzureWebJobsStorage": "bogus",
                 },
@@ -80,17 +98,18 @@ def start_devhost(tmp: Path, connection: str, *args: str, env: dict[str, str] | 
         # Set in the environment, so it must win over the bogus value in the settings file.
         "AzureWebJobsStorage": connection,
         "DEVHOST_TEST_OUT": str(out_file),
+        "DEVHOST_ADMIN_TOKEN": ADMIN["x-functions-key"],
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
-    stderr = (tmp / "devhost.stderr.log").open("w")
+    stderr = (tmp / "devhost.stderr.log").open("a")
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "devhost",
             "--app-dir",
-            str(APP_DIR),
+            str(app_dir),
             "--port",
             str(port),
             "--settings",
@@ -119,6 +138,20 @@ def start_devhost(tmp: Path, connection: str, *args: str, env: dict[str, str] | 
         process.kill()
         raise AssertionError(f"devhost did not start:\n{(tmp / 'devhost.stderr.log').read_text()}")
     return host
+
+
+def app_variant(tmp: Path, **host_json: Any) -> Path:
+    """The test app with host.json changed: `host_json` entries replace top-level keys, `queues=` and `http=`
+    update those extension sections."""
+    folder = tmp / "app"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "function_app.py").symlink_to(APP_DIR / "function_app.py")
+    doc = json.loads((APP_DIR / "host.json").read_text())
+    for section in ("queues", "http"):
+        doc["extensions"][section].update(host_json.pop(section, {}))
+    doc.update(host_json)
+    (folder / "host.json").write_text(json.dumps(doc))
+    return folder
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
@@ -279,19 +312,21 @@ def test_lease_is_renewed_while_a_slow_function_runs(devhost: DevHost, azurite: 
 
 def test_admin_runs_a_timer_function(devhost: DevHost) -> None:
     before = len([r for r in devhost.records() if r["kind"] == "timer"])
-    response = requests.post(f"{devhost.base}/admin/functions/yearly", json={"input": ""}, timeout=5)
+    response = requests.post(f"{devhost.base}/admin/functions/yearly", json={"input": ""}, headers=ADMIN, timeout=5)
     assert response.status_code == 202
     wait_for(lambda: len([r for r in devhost.records() if r["kind"] == "timer"]) > before, what="the timer run")
 
 
 def test_admin_runs_a_queue_function_with_the_input(devhost: DevHost) -> None:
-    response = requests.post(f"{devhost.base}/admin/functions/worker", json={"input": "from admin"}, timeout=5)
+    response = requests.post(
+        f"{devhost.base}/admin/functions/worker", json={"input": "from admin"}, headers=ADMIN, timeout=5
+    )
     assert response.status_code == 202
     wait_for(lambda: for_body(devhost, "from admin"), what="the admin-started queue run")
 
 
 def test_admin_unknown_function_is_404(devhost: DevHost) -> None:
-    response = requests.post(f"{devhost.base}/admin/functions/nope", json={"input": ""}, timeout=5)
+    response = requests.post(f"{devhost.base}/admin/functions/nope", json={"input": ""}, headers=ADMIN, timeout=5)
     assert response.status_code == 404
     assert response.headers["Content-Type"] == "application/problem+json"
 
@@ -304,14 +339,16 @@ def test_sigterm_waits_for_a_running_http_request(azurite: Azurite, tmp_path: Pa
     result: dict[str, Any] = {}
 
     def call() -> None:
-        result["response"] = requests.get(f"{host.base}/api/slow?seconds=1", timeout=10)
+        result["response"] = requests.get(f"{host.base}/api/hold/sigterm", timeout=30)
 
     caller = threading.Thread(target=call)
     caller.start()
-    time.sleep(0.4)
+    wait_for(lambda: for_body(host, "sigterm", kind="http"), what="the request to be running")
+    host.process.send_signal(signal.SIGTERM)
+    host.release("sigterm")
     assert host.stop() == 0
     caller.join(10)
-    assert result["response"].status_code == 201
+    assert result["response"].status_code == 200 and result["response"].text == "sigterm"
 
 
 def test_queue_only_worker_drains_on_sigterm(azurite: Azurite, tmp_path: Path) -> None:
@@ -341,3 +378,197 @@ def test_oversized_body_is_413_without_reading_it(devhost: DevHost) -> None:
         reply = sock.recv(65536).decode()
     assert reply.startswith("HTTP/1.1 413 ")
     assert "application/problem+json" in reply
+
+
+# --- the worker's one thread pool ----------------------------------------------------------------------------
+
+
+def bicep_thread_count() -> str:
+    from tests.unit.test_infra import app_settings
+
+    return str(app_settings()["PYTHON_THREADPOOL_THREAD_COUNT"])
+
+
+QUEUE_TRIGGERS = {"work": "WORK_QUEUE", "second": "SECOND_QUEUE", "third": "THIRD_QUEUE"}  # as many as the app's
+
+
+def started(host: DevHost, queue_name: str, kind: str = "queue") -> list[str]:
+    return [r["body"] for r in host.records() if r.get("kind") == kind and r.get("queue") == queue_name]
+
+
+def test_an_http_request_is_answered_while_every_queue_trigger_runs_as_many_messages_as_host_json_allows(
+    azurite: Azurite, tmp_path: Path
+) -> None:
+    # host.json's queue settings, and the thread count the Bicep sets.
+    project = json.loads((PROJECT_ROOT / "host.json").read_text())["extensions"]["queues"]
+    batch, threshold = project["batchSize"], project["newBatchThreshold"]
+    app = app_variant(tmp_path, queues={"batchSize": batch, "newBatchThreshold": threshold})
+    names = {name: f"pool-{name}-{os.getpid()}" for name in QUEUE_TRIGGERS}
+    env = {"PYTHON_THREADPOOL_THREAD_COUNT": bicep_thread_count()}
+    env.update({setting: names[name] for name, setting in QUEUE_TRIGGERS.items()})
+    host = start_devhost(tmp_path, azurite.connection_string, env=env, app_dir=app)
+    sent = 2 * batch + 2
+    try:
+        for name, queue_name in names.items():
+            client = queue(azurite, queue_name)
+            wait_for(lambda c=client: c.get_queue_properties(), what="devhost to create the queue")  # type: ignore[misc]
+            for index in range(sent):
+                client.send_message(f"hold:{name}-{index}")
+        # Each trigger takes one batch; all of it keeps running, so nothing more is fetched yet.
+        wait_for(lambda: all(len(started(host, name)) == batch for name in names), what="a batch per trigger")
+        # Let newBatchThreshold of each batch end: the host fetches the next batch, and holds batch + threshold.
+        host.release(*(body.split(":", 1)[1] for name in names for body in started(host, name)[:threshold]))
+        wait_for(
+            lambda: all(len(started(host, name)) == 2 * batch for name in names), what="a second batch per trigger"
+        )
+        running = len(names) * (batch + threshold)
+        assert host.drain_status()["outstandingInvocations"] == running
+        for queue_name in names.values():  # the rest wait in the queue, not in the host
+            assert len(queue(azurite, queue_name).peek_messages(max_messages=32)) == sent - 2 * batch
+
+        answer = requests.get(f"{host.base}/api/echo/7", timeout=30)
+
+        assert answer.status_code == 200 and answer.json()["route"] == {"id": "7"}
+    finally:
+        host.release(*(f"{name}-{index}" for name in names for index in range(sent)))
+    wait_for(
+        lambda: all(len(started(host, name, kind="queue-done")) == sent for name in names),
+        timeout=60,
+        what="every message done",
+    )
+    assert host.stop() == 0
+
+
+def test_with_fewer_threads_than_busy_invocations_an_http_request_waits_for_a_thread(
+    azurite: Azurite, tmp_path: Path
+) -> None:
+    name = f"pool-small-{os.getpid()}"
+    host = start_devhost(
+        tmp_path, azurite.connection_string, env={"PYTHON_THREADPOOL_THREAD_COUNT": "2", "WORK_QUEUE": name}
+    )
+    work = queue(azurite, name)
+    wait_for(lambda: work.get_queue_properties(), what="devhost to create the queue")
+    work.send_message("hold:small-1")
+    work.send_message("hold:small-2")
+    wait_for(lambda: len(started(host, "work")) == 2, what="both threads busy")
+    result: dict[str, Any] = {}
+    caller = threading.Thread(
+        target=lambda: result.update(response=requests.get(f"{host.base}/api/hold/page", timeout=60))
+    )
+    caller.start()
+    try:
+        # The request reached the worker (it is outstanding) but has no thread: it has not started.
+        wait_for(lambda: host.drain_status()["outstandingInvocations"] == 3, what="the request to wait")
+        assert not for_body(host, "page", kind="http")
+
+        host.release("small-1")
+        wait_for(lambda: for_body(host, "page", kind="http"), what="the request to get the freed thread")
+    finally:
+        host.release("small-1", "small-2", "page")
+        caller.join(30)
+    assert result["response"].status_code == 200
+    assert host.stop() == 0
+
+
+# --- host.json limits: HTTP throttles, functionTimeout ---------------------------------------------------------
+
+
+def test_past_max_concurrent_requests_requests_wait_and_past_max_outstanding_requests_they_get_429(
+    azurite: Azurite, tmp_path: Path
+) -> None:
+    app = app_variant(tmp_path, http={"maxConcurrentRequests": 2, "maxOutstandingRequests": 3})
+    host = start_devhost(tmp_path, azurite.connection_string, "--only", "http", app_dir=app)
+    answers: dict[str, requests.Response] = {}
+    done = threading.Event()
+
+    def call(token: str) -> None:
+        answers[token] = requests.get(f"{host.base}/api/hold/{token}", timeout=60)
+        done.set()
+
+    callers = [threading.Thread(target=call, args=(token,)) for token in ("a", "b")]
+    for caller in callers:
+        caller.start()
+    wait_for(lambda: len([r for r in host.records() if r["kind"] == "http"]) == 2, what="two requests running")
+    # Two more: one waits for a slot (the third outstanding), the other is one too many.
+    later = [threading.Thread(target=call, args=(token,)) for token in ("c", "d")]
+    for caller in later:
+        caller.start()
+    try:
+        assert done.wait(30), "neither extra request was answered"
+        ((refused, answer),) = answers.items()
+        assert refused in ("c", "d") and answer.status_code == 429
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert "maxOutstandingRequests" in answer.json()["detail"]
+        waiting = "d" if refused == "c" else "c"
+        assert not for_body(host, waiting, kind="http"), "only maxConcurrentRequests functions run"
+        # The throttles are for function requests: the admin API still answers.
+        assert requests.get(f"{host.base}/admin/host/status", timeout=5).status_code == 200
+    finally:
+        host.release("a", "b", "c", "d")
+        for caller in callers + later:
+            caller.join(30)
+    assert answers["a"].status_code == answers["b"].status_code == answers[waiting].status_code == 200
+    assert host.stop() == 0
+
+
+def test_past_function_timeout_the_invocation_is_abandoned_and_the_worker_restarts_and_its_message_comes_back(
+    azurite: Azurite, tmp_path: Path
+) -> None:
+    app = app_variant(tmp_path, functionTimeout="00:00:02", queues={"visibilityTimeout": "00:00:01"})
+    name = f"timeout-{os.getpid()}"
+    host = start_devhost(tmp_path, azurite.connection_string, env={"WORK_QUEUE": name}, app_dir=app)
+    work = queue(azurite, name)
+    wait_for(lambda: work.get_queue_properties(), what="devhost to create the queue")
+
+    work.send_message("hang-once:q")
+
+    # The first attempt hangs: abandoned at the timeout, the worker restarts, and the message, back after
+    # the visibility timeout, is tried again by the new worker process.
+    done = wait_for(lambda: for_body(host, "hang-once:q", kind="queue-done"), timeout=60, what="the second attempt")
+    assert [r["dequeue_count"] for r in for_body(host, "hang-once:q")] == [1, 2]
+    assert done[0]["dequeue_count"] == 2
+    assert "devhost: restarting the worker process after a function timeout" in host.stdout
+    assert sum(line.startswith("devhost: listening on") for line in host.stdout) == 2
+    log = (tmp_path / "devhost.stderr.log").read_text()
+    assert "Timeout value of 00:00:02 exceeded by function 'Functions.worker'" in log
+    wait_for(lambda: work.get_queue_properties().approximate_message_count == 0, what="the message deleted")
+
+    # An HTTP function past the timeout: a 500 problem, then the same restart; the port keeps answering.
+    hung = requests.get(f"{host.base}/api/hang", timeout=60)
+    assert hung.status_code == 500 and "functionTimeout" in hung.json()["detail"]
+    wait_for(lambda: sum(line.startswith("devhost: listening on") for line in host.stdout) == 3, what="a restart")
+    assert requests.get(f"{host.base}/api/echo/1", timeout=30).status_code == 200
+    assert host.stop() == 0
+
+
+# --- drain mode ---------------------------------------------------------------------------------------------------
+
+
+def test_drain_mode_stops_taking_messages_lets_admin_runs_finish_and_resume_takes_them_again(
+    azurite: Azurite, tmp_path: Path
+) -> None:
+    name = f"drain-{os.getpid()}"
+    host = start_devhost(tmp_path, azurite.connection_string, env={"WORK_QUEUE": name})
+    work = queue(azurite, name)
+    wait_for(lambda: work.get_queue_properties(), what="devhost to create the queue")
+    assert host.drain_status() == {"state": "Disabled", "outstandingInvocations": 0, "outstandingRetries": 0}
+
+    assert requests.post(f"{host.base}/admin/host/drain", headers=ADMIN, timeout=5).status_code == 202
+    wait_for(lambda: host.drain_status()["state"] == "Completed", what="drained")
+    work.send_message("while drained")
+    admin = requests.post(f"{host.base}/admin/functions/worker", json={"input": "hold:admin"}, headers=ADMIN, timeout=5)
+    assert admin.status_code == 202
+    # Counted from the moment the admin API answered: no wait needed to see it.
+    assert host.drain_status() == {"state": "InProgress", "outstandingInvocations": 1, "outstandingRetries": 0}
+    wait_for(lambda: len(work.peek_messages(max_messages=32)) == 1, what="the message to stay in the queue")
+    assert requests.get(f"{host.base}/api/echo/3", timeout=10).status_code == 200  # HTTP is still served
+    host.release("admin")
+    wait_for(lambda: host.drain_status()["state"] == "Completed", what="the admin run to end")
+    assert for_body(host, "hold:admin", kind="queue-done")
+    assert not for_body(host, "while drained")
+
+    resumed = requests.post(f"{host.base}/admin/host/resume", headers=ADMIN, timeout=5)
+    assert resumed.status_code == 200 and resumed.json() == {"state": "Running"}
+    wait_for(lambda: for_body(host, "while drained", kind="queue-done"), what="the message taken after resume")
+    assert host.drain_status()["state"] == "Disabled"
+    assert host.stop() == 0

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import requests
@@ -15,7 +16,8 @@ from azure.data.tables import TableServiceClient, UpdateMode
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
-from tests.conftest import Api, LocalHost
+from tests.conftest import ADMIN_HEADERS, Api, LocalHost, principal
+from tests.support.stepping import WorkMessages, drained
 from tools.synthetic_cases import synthetic_cases
 
 pytestmark = pytest.mark.integration
@@ -103,7 +105,19 @@ def test_a_cancelled_export_keeps_no_file(
     assert api.post(f"/exports/{job['jobId']}/cancel").status_code == 200
 
 
-def test_a_job_whose_source_data_is_broken_fails_with_a_readable_reason(
+def completion_events(queue: QueueClient, job_id: str) -> list[dict[str, Any]]:
+    """The job's events on the events queue; other jobs' events stay there."""
+    found: list[dict[str, Any]] = []
+    while batch := list(queue.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=20)):
+        for message in batch:
+            event = json.loads(message.content)
+            if event["jobId"] == job_id:
+                found.append(event)
+                queue.delete_message(message)
+    return found
+
+
+def test_a_case_whose_creation_time_holds_text_is_exported_with_that_text_and_a_warning(
     api: Api, org: str, load_cases: Callable[..., int], tables: TableServiceClient
 ) -> None:
     load_cases(org, 50)
@@ -111,13 +125,51 @@ def test_a_job_whose_source_data_is_broken_fails_with_a_readable_reason(
         {"PartitionKey": org, "RowKey": f"{17:010d}", "CreatedAt": "not a date"}, mode=UpdateMode.MERGE
     )
     job = create(api, {"format": "CSV"}).json()
-    failed = api.wait_for(job["jobId"], "failed", "completed")
-    assert failed["status"] == "failed"
-    assert failed["errorMessage"] == (
-        "Source record 0000000017 has a str in column case_created_at, which holds datetime values; "
-        "fix the record and retry."
-    )
-    assert api.get(f"/exports/{job['jobId']}/download").status_code == 409
+    done = api.wait_for(job["jobId"], "failed", "completed")
+    assert done["status"] == "completed" and done["errorMessage"] is None and done["totalRows"] == 50
+    assert done["warnings"] == 1
+    assert done["warningSamples"] == [
+        {"record": f"{17:010d}", "column": "case_created_at", "found": "text", "expected": "datetime"}
+    ]
+    rows = parse_csv(requests.get(done["downloadUrl"], timeout=30).content)
+    assert rows[16]["case_created_at"] == "not a date"
+    assert rows[17]["case_created_at"].endswith("Z")
+
+
+def test_a_sharded_ticket_export_with_broken_tickets_completes_and_says_so_in_the_job_and_its_event(
+    local_host: LocalHost,
+    org: str,
+    load_tickets: Callable[..., int],
+    tables: TableServiceClient,
+    queue: Callable[[str], QueueClient],
+) -> None:
+    load_tickets(org, 2_500)  # over EXPORTS_SHARD_ROWS (1,000 in tests): three shards
+    broken = {7: "last tuesday", 1_800: "2024-13-45"}
+    for number, text in broken.items():
+        tables.get_table_client("tickets").update_entity(
+            {"PartitionKey": org, "RowKey": f"{number:010d}", "CreatedAt": text}, mode=UpdateMode.MERGE
+        )
+    agent = Api(local_host.base_url, principal(org, "agent-1", "import_export_tickets"))
+    job = agent.post("/exports", json={"dataset": "tickets", "format": "CSV"}).json()
+    assert job["stage"] == "queued"
+    done = agent.wait_for(job["jobId"], "failed", "completed")
+
+    assert done["status"] == "completed" and done["totalRows"] == 2_500, done
+    samples = [
+        {"record": f"{number:010d}", "column": "created_at", "found": "text", "expected": "datetime"}
+        for number in broken
+    ]
+    assert (done["warnings"], done["warningSamples"]) == (2, samples)
+    kept = datetime.fromisoformat(done["expiresAt"]) - datetime.fromisoformat(done["completedAt"])
+    assert kept == timedelta(hours=72)  # ticket exports are kept 72 hours
+    rows = parse_csv(requests.get(done["downloadUrl"], timeout=30).content)
+    assert len(rows) == 2_500
+    by_number = {int(row["ticket_number"]): row["created_at"] for row in rows}
+    assert {number: by_number[number] for number in broken} == broken
+    assert rows[0]["created_at"].endswith("Z")
+    (event,) = completion_events(queue("export-events"), job["jobId"])
+    assert event["status"] == "completed" and event["rowCount"] == 2_500
+    assert (event["warnings"], event["warningSamples"]) == (2, samples)
 
 
 def test_an_idempotency_key_returns_the_same_job(api: Api) -> None:
@@ -162,13 +214,14 @@ def test_a_redelivered_work_message_leaves_the_file_unchanged(
     api.wait_for(job["jobId"], "completed")
     link = api.get(f"/exports/{job['jobId']}/download").headers["Location"]
     before = requests.get(link, timeout=30)
-    work = queue("export-work")
-    for seq in range(4):
-        work.send_message(f'{{"v":1,"orgId":"{org}","jobId":"{job["jobId"]}","seq":{seq}}}')
-    deadline = time.monotonic() + 30
-    while work.peek_messages(max_messages=1) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1)
+    work = WorkMessages(queue("export-work"), org)
+    with drained(api.base_url) as host:
+        for seq in range(4):
+            work.queue.send_message(f'{{"v":1,"orgId":"{org}","jobId":"{job["jobId"]}","seq":{seq}}}')
+        # Each copy runs to its end before the file is read again.
+        for message in work.take():
+            host.run(message)
+    assert len(work.taken) == 4
     after = requests.get(link, timeout=30)
     assert after.content == before.content and after.headers["ETag"] == before.headers["ETag"]
 
@@ -191,7 +244,10 @@ def test_the_timer_deletes_an_expired_file_and_the_download_then_answers_gone(
     )
     assert (
         requests.post(
-            f"http://127.0.0.1:{local_host.port}/admin/functions/clean_up_exports", json={"input": ""}, timeout=10
+            f"http://127.0.0.1:{local_host.port}/admin/functions/clean_up_exports",
+            json={"input": ""},
+            headers=ADMIN_HEADERS,
+            timeout=10,
         ).status_code
         == 202
     )

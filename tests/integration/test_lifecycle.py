@@ -20,6 +20,7 @@ from exports.events import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, 
 from exports.models import JobStatus, WorkMessage
 from tests.conftest import HOST_ENV, Api, LocalHost, principal
 from tests.support.azurite import Azurite
+from tests.support.stepping import WorkMessages, drained
 from tests.support.webhooks import WebhookReceiver, secret_for
 from tools.load_cases import load
 
@@ -73,8 +74,8 @@ def test_a_callback_gets_a_signed_event_retried_after_500s_and_the_events_queue_
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(requests_seen)]
     assert gaps[0] >= 0.9 and gaps[1] >= 1.9, gaps  # 1 s, then 2 s (EXPORTS_WEBHOOK_BACKOFF_SECONDS=1)
     last = requests_seen[-1]
-    assert verify(secret_for(org), last.headers, last.body)
-    assert not verify(secret_for("another-org"), last.headers, last.body)
+    assert verify(secret_for(org), last.headers, last.body, destination=receiver.url)
+    assert not verify(secret_for("another-org"), last.headers, last.body, destination=receiver.url)
     event = orjson.loads(last.body)
     assert event["type"] == "export.completed" and event["rowCount"] == 30
     assert event["fileSizeBytes"] == done["fileSizeBytes"] and event["organizationId"] == org
@@ -129,7 +130,11 @@ def test_deleting_a_completed_export_removes_its_file_and_keeps_the_record(
 
 
 def test_a_small_export_of_one_organization_finishes_while_a_big_one_of_another_is_mid_export(
-    local_host: LocalHost, azurite: Azurite, tables: TableServiceClient, blobs: BlobServiceClient
+    local_host: LocalHost,
+    azurite: Azurite,
+    tables: TableServiceClient,
+    blobs: BlobServiceClient,
+    queue: Callable[[str], QueueClient],
 ) -> None:
     big_org, small_org = f"org-big-{uuid.uuid4().hex[:8]}", f"org-small-{uuid.uuid4().hex[:8]}"
     # Cases only: the big export reads one table, and EXPORTS_ROWS_PER_BATCH=1000 makes it 6 batches
@@ -139,22 +144,33 @@ def test_a_small_export_of_one_organization_finishes_while_a_big_one_of_another_
     big_api = Api(local_host.base_url, principal(big_org, "u-big", "access_reports"))
     small_api = Api(local_host.base_url, principal(small_org, "u-small", "access_reports"))
     body = {"format": "JSON", "exportType": "CASES_ONLY"}
+    work = {org: WorkMessages(queue("export-work"), org) for org in (big_org, small_org)}
 
-    big = big_api.post("/exports", json=body).json()["jobId"]
-    # Harder than requesting both together: the big one has a head start and is already writing batches.
-    deadline = time.monotonic() + 30
-    while big_api.get(f"/exports/{big}").json()["processedRows"] == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    small = small_api.post("/exports", json=body).json()["jobId"]
+    # The test plays the worker, taking steps first in, first out, as the work queue hands them out.
+    with drained(local_host.base_url) as host:
+        big = big_api.post("/exports", json=body).json()["jobId"]
+        line = work[big_org].take()
+        # Harder than requesting both together: the big one has a head start and is already writing batches.
+        host.run(line.pop(0))  # counting, and the first batch in the same invocation
+        line += work[big_org].take()
+        assert big_api.get(f"/exports/{big}").json()["processedRows"] == 1_000
+        small = small_api.post("/exports", json=body).json()["jobId"]
+        line += work[small_org].take()
+        for _ in range(20):
+            if small_api.get(f"/exports/{small}").json()["status"] in ("completed", "failed", "cancelled"):
+                break
+            message = line.pop(0)
+            host.run(message)
+            line += work[message["orgId"]].take()
 
-    small_done = small_api.wait_for(small, "completed", "failed", timeout=60)
-    big_then = big_api.get(f"/exports/{big}").json()
-    assert small_done["status"] == "completed" and small_done["totalRows"] == 1_000
-    assert big_then["status"] == "running" and 0 < big_then["processedRows"] < 6_000, big_then
+        small_done = small_api.get(f"/exports/{small}").json()
+        big_then = big_api.get(f"/exports/{big}").json()
+        assert small_done["status"] == "completed" and small_done["totalRows"] == 1_000, small_done
+        assert big_then["status"] == "running" and 0 < big_then["processedRows"] < 6_000, big_then
 
-    # The big one, still running, is deleted: cancelled first, then its file (staged blocks) removed.
-    assert big_api.request("DELETE", f"/exports/{big}").status_code == 204
+        # The big one, still running, is deleted: cancelled first, then its file (staged blocks) removed.
+        assert big_api.request("DELETE", f"/exports/{big}").status_code == 204
+        work[big_org].give_back(line)  # its next step, for the host: it finds the job cancelled
     cancelled = big_api.wait_for(big, "cancelled", timeout=10)
     assert cancelled["deletedAt"] and cancelled["processedRows"] < 6_000
     blob = blobs.get_blob_client("exports", blob_name(tables, big_org, big))
@@ -165,26 +181,32 @@ def test_a_small_export_of_one_organization_finishes_while_a_big_one_of_another_
 
 
 def test_over_the_running_cap_a_job_waits_queued_and_runs_later(
-    local_host: LocalHost, org: str, tables: TableServiceClient
+    local_host: LocalHost, org: str, tables: TableServiceClient, queue: Callable[[str], QueueClient]
 ) -> None:
     load(tables, "cases", org, 2_000, records_table=None)
     caller = Api(local_host.base_url, principal(org, "u-1", "access_reports"))
     body = {"format": "CSV", "exportType": "CASES_ONLY"}
-    jobs = [caller.post("/exports", json=body).json()["jobId"] for _ in range(3)]
-    seen: list[tuple[str, ...]] = []
-    deadline = time.monotonic() + 60
-    while True:
-        statuses = tuple(caller.get(f"/exports/{job_id}").json()["status"] for job_id in jobs)
-        seen.append(statuses)
-        if all(status == "completed" for status in statuses):
-            break
-        assert time.monotonic() < deadline, seen[-5:]
-        time.sleep(0.05)
+    limits = tables.get_table_client("exportlimits")
+    with drained(local_host.base_url) as host:
+        jobs = [caller.post("/exports", json=body).json()["jobId"] for _ in range(3)]
+        first_steps = {message["jobId"]: message for message in WorkMessages(queue("export-work"), org).take()}
+        assert set(first_steps) == set(jobs)
+        for job_id in jobs:  # each job's first step, one after the other
+            host.run(first_steps[job_id])
 
-    assert max(statuses.count("running") for statuses in seen) == 2  # EXPORTS_MAX_RUNNING_PER_ORG default
-    assert any(sorted(statuses) == ["queued", "running", "running"] for statuses in seen), seen
-    running = tables.get_table_client("exportlimits").get_entity(org, "running")
-    assert orjson.loads(running["JobIdsJson"]) == []
+        statuses = [caller.get(f"/exports/{job_id}").json()["status"] for job_id in jobs]
+        assert statuses == ["running", "running", "queued"]  # EXPORTS_MAX_RUNNING_PER_ORG default: 2
+        assert orjson.loads(limits.get_entity(org, "running")["JobIdsJson"]) == jobs[:2]
+    # Resumed, the host takes the rest: the first two jobs' next steps, and the third's first step, which
+    # the app put back on the queue to look again after EXPORTS_CAP_WAIT_SECONDS.
+    for job_id in jobs:
+        caller.wait_for(job_id, "completed", "failed")
+
+    recorded = {job_id: tables.get_table_client("exportjobs").get_entity(org, job_id) for job_id in jobs}
+    assert [recorded[job_id]["Status"] for job_id in jobs] == ["completed"] * 3
+    # The third started only after one of the first two had ended and given its slot up.
+    assert recorded[jobs[2]]["StartedAt"] > min(recorded[job_id]["CompletedAt"] for job_id in jobs[:2])
+    assert orjson.loads(limits.get_entity(org, "running")["JobIdsJson"]) == []
 
 
 def blob_has_blocks(blob: Any) -> bool:

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from azure.data.tables import EdmType, EntityProperty, TableServiceClient
+from azure.data.tables import EdmType, EntityProperty, TableServiceClient, UpdateMode
 
 from exports.datasets.cases import CASE_PROPERTY_TYPES, case_schema
 from exports.ports import Condition, SourceQuery
-from shared.storage.row_source import TableRowSource, odata_filter
+from shared.storage.row_source import TableRowSource, filter_text, odata_filter
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +87,63 @@ def test_counting_stops_at_the_limit_and_resumes_after_the_last_key(
     assert source.count(query, None, 1_000) == (1_000, "0000001000")
     assert source.count(query, "0000001000", 1_000) == (50, None)
     assert source.count(query, None, 5_000) == (1_050, None)
+
+
+def test_a_value_stored_with_another_type_is_read_as_what_it_is_like_the_sdk_reads_it(
+    tables: TableServiceClient, org: str, load_cases: Callable[..., int]
+) -> None:
+    load_cases(org, 20)
+    client = tables.get_table_client("cases")
+    wrong: list[dict[str, Any]] = [
+        {"RowKey": f"{3:010d}", "CreatedAt": "2024-06-01", "ClosedAt": "2024-06-01T00:00:00Z"},  # Edm.String
+        {"RowKey": f"{4:010d}", "SubjectCount": "12", "AttachmentCount": EntityProperty(2**40, EdmType.INT64)},
+        {"RowKey": f"{5:010d}", "CaseNumber": EntityProperty(12, EdmType.INT64), "Status": datetime(2024, 6, 1)},
+        {"RowKey": f"{6:010d}", "IsAnonymous": "true", "Priority": True, "CategoryName": 2.5},
+    ]
+    for props in wrong:
+        client.update_entity({"PartitionKey": org, **props}, mode=UpdateMode.MERGE)
+    query = SourceQuery("cases", org, (), SELECT, case_schema(SELECT))
+    fast = {row["RowKey"]: row for row in TableRowSource(tables, page_size=7).read(query, None)}
+    assert list(fast.values()) == sdk_read(tables, query, None)
+    case3, case4, case5, case6 = (fast[f"{n:010d}"] for n in (3, 4, 5, 6))
+    assert (case3["CreatedAt"], case3["ClosedAt"]) == ("2024-06-01", "2024-06-01T00:00:00Z")
+    assert (case4["SubjectCount"], case4["AttachmentCount"]) == ("12", 2**40)
+    assert (case5["CaseNumber"], case5["Status"]) == (12, datetime(2024, 6, 1, tzinfo=UTC))
+    assert (case6["IsAnonymous"], case6["Priority"], case6["CategoryName"]) == ("true", True, 2.5)
+
+
+def test_a_filter_returns_no_value_of_another_type_than_its_own_although_azurite_compares_them(
+    tables: TableServiceClient, org: str
+) -> None:
+    tables.create_table_if_not_exists("mixedrows")
+    client = tables.get_table_client("mixedrows")
+    june = datetime(2024, 6, 1, tzinfo=UTC)
+    stored: dict[str, dict[str, Any]] = {
+        "1": {"At": datetime(2024, 5, 1, tzinfo=UTC), "N": 1},
+        "2": {"At": "2024-07-01T00:00:00Z", "N": "7"},
+        "3": {"At": datetime(2024, 7, 1, tzinfo=UTC), "N": 3},
+        "4": {"At": "2024-06-01", "N": True},
+        "5": {"N": 5},
+        "6": {"At": june, "N": "2024-06-01T00:00:00Z"},
+    }
+    for key, props in stored.items():
+        client.upsert_entity({"PartitionKey": org, "RowKey": key, **props})
+    # What Azurite itself answers: text compared with a time, and with a number, as if it were one.
+    lenient = [e["RowKey"] for e in client.query_entities(filter_text(SourceQuery("mixedrows", org, (
+        Condition("At", "ge", june),)), None))]  # fmt: skip
+    assert "2" in lenient and "4" in lenient, "Azurite no longer compares across types: revisit the row source"
+
+    source = TableRowSource(tables, page_size=2)
+
+    def keys(*conditions: Condition, select: tuple[str, ...] | None = ("RowKey",)) -> list[str]:
+        return [row["RowKey"] for row in source.read(SourceQuery("mixedrows", org, conditions, select), None)]
+
+    assert keys(Condition("At", "ge", june)) == ["3", "6"]
+    assert keys(Condition("At", "eq", june)) == ["6"]
+    assert keys(Condition("At", "ne", june)) == ["1", "3"]  # text is not "not equal" either; a missing value neither
+    assert keys(Condition("At", "lt", june), select=None) == ["1"]
+    assert keys(Condition("N", "gt", 2)) == ["3", "5"]
+    assert keys(Condition("N", "in", ("7", "x"))) == ["2"]
+    assert source.count(SourceQuery("mixedrows", org, (Condition("At", "ge", june),)), None, 100) == (2, None)
+    [row] = source.read(SourceQuery("mixedrows", org, (Condition("At", "eq", june),), ("RowKey",)), None)
+    assert row == {"RowKey": "6"}, "a property read only to check the filter is left out again"

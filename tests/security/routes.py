@@ -6,6 +6,8 @@ import re
 from functools import cache
 from typing import Any
 
+from devhost.app_loader import describe_functions
+
 
 @cache
 def registered_http_routes() -> frozenset[tuple[str, str]]:
@@ -13,10 +15,10 @@ def registered_http_routes() -> frozenset[tuple[str, str]]:
     import function_app
 
     routes: set[tuple[str, str]] = set()
-    # get_functions() indexes the app and may run only once per FunctionApp, hence the cache.
-    for function in function_app.app.get_functions():
-        trigger: Any = function.get_trigger()
-        if trigger is not None and trigger.get_binding_name() == "httpTrigger":
-            route = re.sub(r"\{(\w+):[^}]*\}", r"{\1}", str(trigger.route))
-            routes.update((str(method.value), route) for method in trigger.methods or [])
+    # describe_functions indexes the app once and remembers it: the SDK's indexing may run only once.
+    for function in describe_functions(function_app.app):
+        trigger: Any = function.trigger
+        if function.kind == "http":
+            route = re.sub(r"\{(\w+):[^}]*\}", r"{\1}", str(trigger["route"]))
+            routes.update((str(method).upper(), route) for method in trigger.get("methods") or [])
     return frozenset(routes)

@@ -10,10 +10,12 @@ import os
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance, unsupported_method
 
 from exports.openapi import openapi_document
@@ -82,3 +84,51 @@ def test_every_operation_keeps_its_contract_without_a_principal(case: Any, local
 def test_the_fuzzed_contract_is_the_one_the_app_serves(local_host: LocalHost) -> None:
     served = requests.get(f"{local_host.base_url}/openapi.json", timeout=30)
     assert served.status_code == 200 and served.json() == openapi_document()
+
+
+# ---- wrong content types ------------------------------------------------------------------------------------
+# Every operation that takes a body, with a body schemathesis draws from its schema, sent as anything but JSON:
+# what an HTML form on another site can send (enctype), and near misses. Always 415, as documented.
+WRONG_CONTENT_TYPES = [
+    "text/plain",
+    "text/plain;charset=UTF-8",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=----fuzz",
+    "application/xml",
+    "text/json",
+    "application/json-patch+json",
+    "application/json; charset=iso-8859-1",
+    "",
+]
+BODY_OPERATIONS = sorted(
+    (path, method.upper())
+    for path, item in openapi_document()["paths"].items()
+    for method, operation in item.items()
+    if "requestBody" in operation
+)
+
+
+@pytest.mark.parametrize(("path", "method"), BODY_OPERATIONS)
+@given(data=st.data())
+@fuzz_settings
+def test_a_body_in_any_content_type_but_json_is_415_on_every_operation_that_takes_one(
+    path: str, method: str, data: st.DataObject, local_host: LocalHost
+) -> None:
+    case = data.draw(with_principal[path][method].as_strategy())
+    content_type = data.draw(st.sampled_from(WRONG_CONTENT_TYPES))
+    SENT["principal"] += 1
+    headers: dict[str, str] = {**dict(case.headers or {}), PRINCIPAL_HEADER: PRINCIPAL, "X-Requested-With": "fuzz"}
+    headers.pop("Content-Type", None)
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = requests.request(
+        method,
+        local_host.base_url + path.format(slot=3, jobId="0"),
+        params=case.query,
+        headers=headers,
+        data=orjson.dumps(case.body),
+        timeout=30,
+    )
+    assert response.status_code == 415, (content_type, response.status_code, response.text)
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert "415" in openapi_document()["paths"][path][method.lower()]["responses"]

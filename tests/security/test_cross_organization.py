@@ -143,6 +143,15 @@ def probes(a: OrgA) -> list[Probe]:
         Probe("GET", "export-fields/columns", "/export-fields/columns", own_or_forbidden),
         Probe("GET", "export-fields/columns", "/export-fields/columns", frozenset({403, 422}), params={"orgId": a.org}),
         Probe("GET", "export-fields/tags", "/export-fields/tags", own_or_forbidden),
+        # A's tag changes are in A's audit rows; B's listing is its own partition, whatever token it sends.
+        Probe("GET", "export-fields/tags/audit", "/export-fields/tags/audit", own_or_forbidden),
+        Probe(
+            "GET",
+            "export-fields/tags/audit",
+            "/export-fields/tags/audit",
+            frozenset({200, 400, 403}),
+            params={"continuationToken": token},
+        ),
         Probe("GET", "export-fields/tags/{slot}", tag_path, frozenset({403, 404})),
         Probe(
             "PATCH", "export-fields/tags/{slot}", tag_path, frozenset({403, 404}), body={"displayLabel": "B was here"}
@@ -165,7 +174,7 @@ def probes(a: OrgA) -> list[Probe]:
             frozenset({201, 403}),
             body={**tag_body(TAG_SLOT + 1, f"c_{uuid.uuid4().hex[:12]}"), "sourceFieldPath": "customFields.other"},
         ),
-        # The exports page (issue 10) is static: the same bytes for everyone, nothing of A in them.
+        # The exports page is static: the same bytes for everyone, nothing of A in them.
         Probe("GET", "page", "/page", frozenset({200})),
         Probe("GET", "page/{asset}", "/page/app.js", frozenset({200})),
         Probe("GET", "health", "/health", frozenset({200})),
@@ -205,6 +214,7 @@ def assert_nothing_of_a(a: OrgA, response: requests.Response, probe: Probe, wher
     assert not leaked, f"{where} leaked {leaked}: {text[:500]}"
     if response.status_code >= 400:
         assert response.headers["Content-Type"].startswith("application/problem+json"), where
+    assert response.headers.get("X-Content-Type-Options") == "nosniff", where
 
 
 def test_a_still_has_everything_after_b_tried(
@@ -231,7 +241,7 @@ def test_job_records_and_blob_names_hold_no_link_and_no_name(org_a: OrgA, tables
         entity = jobs.get_entity(org_a.org, job_id)
         stored = " ".join(str(value) for value in entity.values())
         assert "sig=" not in stored, "a download link was stored in the job record"
-        # 128 random bits and the extension: nothing of the organization, the user or the file name.
+        # A uuid4 (122 random bits) and the extension: nothing of the organization, the user or the file name.
         assert re.fullmatch(r"[0-9a-f]{32}\.[a-z.]+", blob_name), blob_name
         assert org_a.org not in blob_name and SHARED_USER_ID not in blob_name
 
@@ -249,7 +259,12 @@ def test_within_the_organization_only_manage_system_settings_sees_other_users_jo
     assert admin.get("/exports").json()["items"] == [], "without all=true, a list is the caller's own"
     everyone = admin.get("/exports", params={"all": "true", "pageSize": "100"}).json()["items"]
     assert {item["jobId"] for item in everyone} >= set(org_a.job_ids)
-    assert admin.get(f"/exports/{job}").json()["createdById"] == SHARED_USER_ID
+    seen = admin.get(f"/exports/{job}").json()
+    assert seen["createdById"] == SHARED_USER_ID and seen["status"] == "completed"
+    # Metadata only: the file needs the dataset's permission (access_reports), which this administrator lacks.
+    assert seen["downloadUrl"] is None
+    for method, path in (("GET", "/download"), ("DELETE", "")):
+        assert admin.request(method, f"/exports/{job}{path}").status_code == 403
 
 
 def test_filter_values_cannot_reach_into_another_organizations_rows(

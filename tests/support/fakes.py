@@ -5,23 +5,48 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from exports.models import ExportJob, JobStatus, WorkMessage
 from exports.ports import IdempotencyRecord, JobListing, SourceQuery
 from shared.errors import ConcurrencyConflict, Conflict
+from shared.storage.row_source import filter_text
+from shared.storage.table_filter import check_filter
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda a, b: a == b,
     "ne": lambda a, b: a != b,
-    "gt": lambda a, b: a is not None and a > b,
-    "ge": lambda a, b: a is not None and a >= b,
-    "lt": lambda a, b: a is not None and a < b,
-    "le": lambda a, b: a is not None and a <= b,
-    "in": lambda a, b: a in b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
 }
+
+
+def _table_type(value: Any) -> type:
+    """The Table storage type a value is stored or sent as (Edm.String, Edm.Int64, Edm.Double, ...)."""
+    for kind in (bool, int, float, str, datetime, bytes):
+        if isinstance(value, kind):
+            return kind
+    return type(value)
+
+
+def _as_utc(value: Any) -> Any:
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+
+
+def _holds(op: str, stored: Any, wanted: Any) -> bool:
+    """One filter term as Table storage evaluates it: a missing property, or one of another type than the
+    value, satisfies no comparison at all, `ne` included (a string is neither before nor after a time)."""
+    if op == "in":
+        return any(_holds("eq", stored, one) for one in wanted)
+    if not isinstance(wanted, str | bool | int | float | datetime):
+        wanted = str(wanted)  # as the row source sends it (shared/storage/row_source.py)
+    if stored is None or _table_type(stored) is not _table_type(wanted):
+        return False
+    return _COMPARE[op](_as_utc(stored), _as_utc(wanted))
 
 
 @dataclass
@@ -95,6 +120,9 @@ class FakeIdempotencyStore:
             self.records[(organization_id, key)] = record
         return existing
 
+    def get(self, organization_id: str, key: str) -> IdempotencyRecord | None:
+        return self.records.get((organization_id, key))
+
 
 @dataclass
 class FakeWorkQueue:
@@ -118,12 +146,14 @@ class FakeRowSource:
             partition[entity["RowKey"]] = dict(entity)
 
     def _matching(self, query: SourceQuery, after: str | None) -> Iterator[dict[str, Any]]:
+        # The filter Table storage would get: refused here as the real adapter refuses it.
+        check_filter(filter_text(query, after))
         partition = self.tables.get(query.table, {}).get(query.partition, {})
         for key in sorted(partition):
             if after is not None and key <= after:
                 continue
             entity = partition[key]
-            if all(_OPS[c.op](entity.get(c.prop), c.value) for c in query.conditions):
+            if all(_holds(c.op, entity.get(c.prop), c.value) for c in query.conditions):
                 yield dict(entity)
 
     def read(self, query: SourceQuery, after: str | None) -> Iterator[dict[str, Any]]:

@@ -91,6 +91,8 @@ def typed(raw: Any, data_type: str) -> Any:
             return float(raw[:-1]) / 100
         except ValueError:
             return raw
+    if data_type == "PERCENTAGE" and isinstance(raw, int | float) and not isinstance(raw, bool):
+        return raw / 100  # a number of percent, like "25%"
     if data_type == "BOOLEAN" and isinstance(raw, bool):
         return raw
     if data_type == "DATE" and isinstance(raw, str) and len(raw) == 10:

@@ -62,7 +62,9 @@ INV = [
 
 @pytest.fixture
 def tags(world: World) -> TagService:
-    return TagService(settings=world.service.settings, tags=world.tags, source=world.source, clock=world.clock)
+    return TagService(
+        settings=world.service.settings, tags=world.tags, source=world.source, audit=world.audit, clock=world.clock
+    )
 
 
 @pytest.fixture

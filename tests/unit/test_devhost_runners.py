@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import threading
 import time
 from typing import Any
 
@@ -13,9 +12,10 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.queue import QueueMessage
 
 from devhost.app_loader import FunctionInfo, QueueOptions
-from devhost.invocation import FunctionFailed, InFlight, Invocation, invoke
+from devhost.invocation import FunctionFailed, Invocation, invoke
 from devhost.queue_runner import QueueRunner
 from devhost.timer_runner import TimerRunner
+from devhost.worker import Pending
 
 
 class FakeQueue:
@@ -65,15 +65,23 @@ def runner(lease: int = 600) -> tuple[QueueRunner, FakeService, list[Any]]:
         "worker", "queue", {"type": "queueTrigger", "name": "msg", "queueName": "work"}, (), user_function
     )
     seen: list[Any] = []
-    in_flight = InFlight()
 
-    def run(invocation: Invocation) -> Any:
+    def dispatch(invocation: Invocation, on_done: Any) -> Pending:
+        """Runs the invocation at once, in this thread, as a free worker thread would."""
         seen.append(invocation.trigger_value)
-        return invoke(invocation, in_flight)
+        pending = Pending(invocation, None, on_done, lambda _: None)
+        pending.start()
+        try:
+            result = invoke(invocation)
+        except FunctionFailed as error:
+            pending.finish(error=error)
+        else:
+            pending.finish(result=result)
+        return pending
 
     service = FakeService()
     options = QueueOptions(batch_size=2, new_batch_threshold=1, max_dequeue_count=2, visibility_timeout=5.0)
-    return QueueRunner(function, options, lease, run, service), service, seen  # type: ignore[arg-type]
+    return QueueRunner(function, options, lease, dispatch, service), service, seen  # type: ignore[arg-type]
 
 
 def b64(text: str) -> str:
@@ -82,28 +90,28 @@ def b64(text: str) -> str:
 
 def test_success_deletes_the_message() -> None:
     queue_runner, service, seen = runner()
-    queue_runner._process(message(b64("ok")))
+    queue_runner._take(message(b64("ok")))
     assert seen[0].get_body() == b"ok" and seen[0].dequeue_count == 1
     assert service.queues["work"].calls == [("delete", "r1")]
 
 
 def test_failure_below_the_limit_makes_it_visible_after_visibility_timeout() -> None:
     queue_runner, service, _ = runner()
-    queue_runner._process(message(b64("fail"), dequeue_count=1))
+    queue_runner._take(message(b64("fail"), dequeue_count=1))
     assert service.queues["work"].calls == [("update", 5)]
     assert service.queues["work-poison"].calls == []
 
 
 def test_failure_at_the_limit_moves_the_original_text_to_poison() -> None:
     queue_runner, service, _ = runner()
-    queue_runner._process(message(b64("fail"), dequeue_count=2))
+    queue_runner._take(message(b64("fail"), dequeue_count=2))
     assert service.queues["work-poison"].calls == [("send", b64("fail"))]
     assert service.queues["work"].calls == [("delete", "r1")]
 
 
 def test_over_the_limit_goes_to_poison_without_running() -> None:
     queue_runner, service, seen = runner()
-    queue_runner._process(message(b64("ok"), dequeue_count=3))
+    queue_runner._take(message(b64("ok"), dequeue_count=3))
     assert seen == []
     assert service.queues["work-poison"].calls == [("send", b64("ok"))]
 
@@ -111,9 +119,8 @@ def test_over_the_limit_goes_to_poison_without_running() -> None:
 def test_stale_pop_receipt_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     queue_runner, service, _ = runner()
     service.queues["work"].fail_delete = True
-    queue_runner._active = 1  # as the poller counts it before handing it to the pool
-    queue_runner._process(message(b64("ok")))
-    assert queue_runner._active == 0
+    queue_runner._take(message(b64("ok")))
+    assert queue_runner.in_hand == 0
     assert "does not exist" in caplog.text or "HttpResponseError" in caplog.text
 
 
@@ -121,7 +128,7 @@ def test_lease_is_renewed_and_the_new_receipt_is_used() -> None:
     queue_runner, service, _ = runner(lease=1)
     queue_runner._renewer.start()
     try:
-        queue_runner._process(message(b64("slow")))
+        queue_runner._take(message(b64("slow")))
     finally:
         queue_runner._renewer_stop.set()
     calls = service.queues["work"].calls
@@ -144,7 +151,7 @@ def test_timer_never_overlaps_itself_and_reports_past_due() -> None:
         time.sleep(0.5)
         spans.append((start, time.monotonic(), invocation.trigger_value.past_due))
 
-    timer = TimerRunner(function, run, threading.Lock())
+    timer = TimerRunner(function, run)
     timer.start()
     time.sleep(1.8)
     timer.stop()
@@ -164,11 +171,11 @@ def test_invoke_passes_context_and_wraps_failures() -> None:
 
     function = FunctionInfo("f", "http", {"type": "httpTrigger", "name": "req"}, (), fn)
     invocation = Invocation(function, object(), "test")
-    assert invoke(invocation, InFlight()) == "ok"
+    assert invoke(invocation) == "ok"
     assert captured["id"] == invocation.invocation_id
 
     async def broken(req: Any) -> None:
         raise RuntimeError("x")
 
     with pytest.raises(FunctionFailed):
-        invoke(Invocation(FunctionInfo("g", "http", {"name": "req"}, (), broken), object(), "test"), InFlight())
+        invoke(Invocation(FunctionInfo("g", "http", {"name": "req"}, (), broken), object(), "test"))

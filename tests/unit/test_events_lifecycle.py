@@ -13,7 +13,7 @@ from exports.events import EVENT_ID_HEADER, event_id, verify
 from exports.models import CreateExportRequest, ExportRequestMessage, JobStatus, WorkMessage
 from exports.ports import LimitRecord
 from shared.auth import Principal
-from shared.errors import BadMessage, Gone, TooManyRequests, ValidationFailed
+from shared.errors import Gone, TooManyRequests, ValidationFailed
 from tests.unit.conftest import ORG_A, ORG_B, World, make_world
 
 SECRET = "org-a-secret"
@@ -133,20 +133,25 @@ def test_a_queue_request_with_a_reply_queue_gets_the_event_there_too() -> None:
          "request": {"format": "JSONL"}, "replyQueue": "crm-export-replies"}
     )
     job = world.service.take_request(message)
+    assert job is not None
     world.drain()
     assert [e.job_id for e in world.events.events("crm-export-replies")] == [job.job_id]
     assert world.events.events("crm-export-replies") == world.events.events()
 
 
-@pytest.mark.parametrize("queue", ["export-work", "export-events-poison", "azure-webjobs-blobtrigger-abc"])
-def test_a_reply_queue_may_not_be_one_of_the_services_own_queues(queue: str) -> None:
+def test_a_queue_request_naming_a_reply_queue_that_does_not_exist_is_refused_and_no_queue_is_created() -> None:
     world = lifecycle_world()
+    world.events.missing_queues.add("made-up-queue-1")
     message = ExportRequestMessage.model_validate(
-        {"orgId": ORG_A, "requestId": "r-2", "requestedBy": {"userId": "system-x", "roles": ["access_reports"]},
-         "request": {"format": "CSV"}, "replyQueue": queue}
+        {"orgId": ORG_A, "requestId": "r-3", "requestedBy": {"userId": "system-x", "roles": ["access_reports"]},
+         "request": {"format": "CSV"}, "replyQueue": "made-up-queue-1"}
     )
-    with pytest.raises(BadMessage, match="own queues"):
-        world.service.take_request(message)
+
+    assert world.service.take_request(message) is None
+
+    [refusal] = world.events.rejections()
+    assert refusal.status == 422 and "made-up-queue-1 does not exist" in refusal.reason
+    assert set(world.events.rejected) == {"export-events"} and world.jobs.jobs == {}
 
 
 # ---- webhooks -------------------------------------------------------------------------------------
@@ -177,7 +182,7 @@ def test_a_callback_gets_the_event_signed_with_the_organizations_secret(analyst:
     [(url, body, headers)] = world.webhooks.requests
     assert url == HOOK and body == world.events.events()[0].body()
     assert headers[EVENT_ID_HEADER] == event_id(job_id, JobStatus.COMPLETED)
-    assert verify(SECRET, headers, body, now=world.clock.now().timestamp())
+    assert verify(SECRET, headers, body, destination=HOOK, now=world.clock.now().timestamp())
     job = world.jobs.get(ORG_A, job_id)
     assert job is not None and [(d.attempt, d.outcome, d.status_code) for d in job.deliveries] == [
         (1, "delivered", 200)]
@@ -185,7 +190,7 @@ def test_a_callback_gets_the_event_signed_with_the_organizations_secret(analyst:
 
 def test_a_failing_receiver_is_retried_with_growing_delays_until_it_answers(analyst: Principal) -> None:
     world = lifecycle_world(webhook_backoff_seconds=30)
-    world.webhooks.answers = [500, 503, ConnectionRefusedError("refused")]
+    world.webhooks.answers = [500, 503, "unreachable"]
     job_id = completed_with_callback(world, analyst)
 
     delays = deliver_all(world)
@@ -239,6 +244,43 @@ def test_a_name_re_pointed_to_a_private_address_after_the_request_is_refused_at_
     job = world.jobs.get(ORG_A, job_id)
     assert world.webhooks.requests == []
     assert job is not None and [d.outcome for d in job.deliveries] == ["refused"]
+
+
+def test_a_delivery_connects_to_the_addresses_the_check_saw_and_signs_for_its_destination(
+    analyst: Principal,
+) -> None:
+    world = lifecycle_world()
+    job_id = completed_with_callback(world, analyst)
+    world.service.resolve = lambda host, port: ["20.50.60.71", "2603:1000::7"]
+    deliver_all(world)
+
+    [target] = world.webhooks.targets
+    assert target.addresses == ("20.50.60.71", "2603:1000::7") and target.host == "hooks.example.com"
+    [(_, body, headers)] = world.webhooks.requests
+    now = world.clock.now().timestamp()
+    assert verify(SECRET, headers, body, destination=HOOK, now=now)
+    assert not verify(SECRET, headers, body, destination="https://other-receiver.example.com/exports", now=now)
+    assert job_id
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [("timeout", "timeout: no complete answer within 10 s"), (503, "refused: the receiver answered 503"),
+     ("unreachable", "unreachable: ")],
+)
+def test_a_failed_attempt_records_the_delivery_outcome_not_an_exception_class(
+    analyst: Principal, answer: int | str, error: str
+) -> None:
+    world = lifecycle_world()
+    world.webhooks.answers = [answer]  # type: ignore[list-item]
+    job_id = completed_with_callback(world, analyst)
+    deliver_all(world)
+    job = world.jobs.get(ORG_A, job_id)
+    assert job is not None
+    first, second = job.deliveries
+    assert first.outcome == "retrying" and first.error is not None and first.error.startswith(error)
+    assert "Error" not in first.error and "Exception" not in first.error
+    assert second.outcome == "delivered"
 
 
 def test_a_callback_needs_a_secret_for_the_organization(outsider: Principal) -> None:
@@ -388,6 +430,8 @@ def test_a_full_lifecycle_leaves_audit_rows_of_who_did_what(analyst: Principal, 
     job, _ = world.service.create(analyst, request, client="203.0.113.7")
     world.drain()
     world.service.get(analyst, job.job_id, client="203.0.113.7")
+    world.service.get(analyst, job.job_id, client="203.0.113.7")  # a poll within the link's lifetime: no new row
+    world.clock.advance(timedelta(minutes=world.service.settings.download_link_minutes))
     world.service.download_link(analyst, job.job_id, client="203.0.113.8")
     world.service.delete(admin, job.job_id, client="198.51.100.2")
 

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+import openpyxl
+import orjson
 import pytest
 
-from exports.models import CreateExportRequest, JobStage, JobStatus, WorkMessage
+from exports.models import (
+    WARNING_SAMPLES,
+    CellWarning,
+    CreateExportRequest,
+    ExportJob,
+    JobStage,
+    JobStatus,
+    WorkMessage,
+)
 from shared.auth import Principal
 from shared.errors import BadMessage, Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from tests.unit.conftest import ORG_A, World, make_world
@@ -181,21 +192,121 @@ def test_a_cancel_that_lands_during_finalizing_still_wins(world: World, analyst:
     assert job.blob_name not in world.sink.blobs
 
 
-def test_a_record_that_cannot_be_exported_fails_the_job_with_a_readable_reason(
+def break_cases(world: World, entities: list[dict[str, Any]], positions: list[int]) -> list[str]:
+    """Source records whose creation time holds text instead of a time; returns their keys."""
+    broken = [dict(entities[position], CreatedAt=f"last tuesday #{position}") for position in positions]
+    world.source.add("cases", broken)
+    return [str(entity["RowKey"]) for entity in broken]
+
+
+def test_a_value_of_the_wrong_type_is_exported_as_its_text_and_the_job_completes_with_a_warning(
     world: World, analyst: Principal
 ) -> None:
     entities = world.load_cases(ORG_A, 20)
-    broken = dict(entities[7], CreatedAt="last tuesday")
-    world.source.add("cases", [broken])
+    (key,) = break_cases(world, entities, [7])
+    job, _ = world.service.create(analyst, csv_request())
+    world.drain()
+
+    view = world.service.get(analyst, job.job_id)
+    assert view.status is JobStatus.COMPLETED and view.error_message is None
+    rows = read_csv(world.sink.blobs[job.blob_name])
+    created = rows[0].index("case_created_at")
+    assert rows[8][created] == "last tuesday #7"
+    assert rows[9][created] == entities[8]["CreatedAt"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert view.warnings == 1
+    assert view.warning_samples == [
+        CellWarning(record=key, column="case_created_at", found="text", expected="datetime")
+    ]
+    (event,) = world.events.events()
+    assert event.status is JobStatus.COMPLETED
+    assert (event.warnings, event.warning_samples) == (1, view.warning_samples)
+    body = orjson.loads(event.body())
+    assert body["warnings"] == 1
+    assert body["warningSamples"] == [
+        {"record": key, "column": "case_created_at", "found": "text", "expected": "datetime"}
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["XLSX", "JSON", "JSONL"])
+def test_every_format_writes_the_text_of_a_wrong_typed_value(world: World, analyst: Principal, fmt: str) -> None:
+    entities = world.load_cases(ORG_A, 5)
+    break_cases(world, entities, [2])
+    job, _ = world.service.create(analyst, csv_request(format=fmt, exportType="CASES_ONLY"))
+    world.drain()
+    assert world.service.get(analyst, job.job_id).warnings == 1
+    data = world.sink.blobs[job.blob_name]
+    if fmt == "XLSX":
+        sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True)["Sheet1"]
+        rows = list(sheet.iter_rows(values_only=True))
+        created = rows[0].index("Created At")
+        assert rows[3][created] == "last tuesday #2"
+        assert isinstance(rows[4][created], datetime)
+    else:
+        lines = data.decode().strip().strip("[]").splitlines() if fmt == "JSON" else data.decode().splitlines()
+        objects = [orjson.loads(line.rstrip(",")) for line in lines if line.strip()]
+        assert objects[2]["case_created_at"] == "last tuesday #2"
+        assert objects[3]["case_created_at"].endswith("Z")
+
+
+def test_warnings_are_counted_once_when_a_batch_runs_again(analyst: Principal) -> None:
+    world = make_world(block_size_bytes=64 * 1024)
+    entities = world.load_cases(ORG_A, 3_000)
+    keys = break_cases(world, entities, [5, 1_200, 1_201, 2_999])
+    job, _ = world.service.create(analyst, csv_request())
+    world.step()  # counting and the first batch: one warning
+    second_batch = world.queue.messages[0]
+    save = world.jobs.replace
+
+    def crash_when_saving(saved: ExportJob) -> ExportJob:
+        world.jobs.replace = save  # type: ignore[method-assign]
+        assert saved.checkpoint.warnings == 3, "the batch built its rows before it crashed"
+        raise ConnectionError("the worker died before its checkpoint was saved")
+
+    world.jobs.replace = crash_when_saving  # type: ignore[method-assign,assignment]
+    with pytest.raises(ConnectionError):
+        world.step()  # the second batch wrote its rows (two warnings), then crashed before saving its step
+    world.service.run_step(second_batch)  # the host re-delivers it
+    world.service.run_step(second_batch)  # and once more: a duplicate of a step already saved
+    world.drain()
+
+    view = world.service.get(analyst, job.job_id)
+    assert view.status is JobStatus.COMPLETED and view.total_rows == 3_000
+    assert view.warnings == 4
+    assert [sample.record for sample in view.warning_samples] == keys
+    (event,) = world.events.events()
+    assert event.warnings == 4
+
+
+def test_only_the_first_warnings_are_kept_with_the_count_of_all(world: World, analyst: Principal) -> None:
+    entities = world.load_cases(ORG_A, 2_500)
+    keys = break_cases(world, entities, list(range(0, 2_500, 100)))
     job, _ = world.service.create(analyst, csv_request())
     world.drain()
     view = world.service.get(analyst, job.job_id)
-    assert view.status is JobStatus.FAILED
-    assert view.error_message == (
-        f"Source record {broken['RowKey']} has a str in column case_created_at, which holds datetime values; "
-        "fix the record and retry."
-    )
-    assert job.blob_name not in world.sink.blobs
+    assert view.status is JobStatus.COMPLETED and view.warnings == 25
+    assert [sample.record for sample in view.warning_samples] == keys[:WARNING_SAMPLES]
+
+
+def test_a_broken_ticket_is_exported_as_text_also_when_the_view_sorts_by_that_column(
+    world: World, analyst: Principal
+) -> None:
+    entities = world.load_tickets(ORG_A, 6)
+    world.source.add("tickets", [dict(entities[3], CreatedAt="not a date")])
+    agent = Principal(ORG_A, "agent-1", "Agent", frozenset({"import_export_tickets"}))
+    for direction in ("asc", "desc"):
+        request = CreateExportRequest.model_validate(
+            {"dataset": "tickets", "format": "CSV", "sortField": "created_at", "sortDirection": direction,
+             "columns": ["ticket_number", "created_at"]}
+        )
+        job, _ = world.service.create(agent, request)
+        world.drain()
+        view = world.service.get(agent, job.job_id)
+        assert view.status is JobStatus.COMPLETED and view.warnings == 1
+        rows = read_csv(world.sink.blobs[job.blob_name])[1:]
+        # Text in a date column cannot be ordered among the dates: it comes after them, either way.
+        assert rows[-1] == [str(entities[3]["Number"]), "not a date"]
+        dates = [row[1] for row in rows[:-1]]
+        assert dates == sorted(dates, reverse=direction == "desc")
 
 
 def test_a_storage_error_is_retried_then_fails_the_job_on_the_last_attempt(world: World, analyst: Principal) -> None:
@@ -286,6 +397,88 @@ def test_download_is_refused_until_completed_and_gone_after_expiry(world: World,
     world.clock.advance(timedelta(days=7, seconds=1))
     with pytest.raises(Gone):
         world.service.download_link(analyst, job.job_id)
+
+
+def ticket_request(**fields: object) -> CreateExportRequest:
+    return CreateExportRequest.model_validate({"dataset": "tickets", "format": "CSV", **fields})
+
+
+AGENT = Principal(ORG_A, "agent-1", "Agent", frozenset({"import_export_tickets"}))
+
+
+def test_case_exports_are_kept_7_days_and_ticket_exports_72_hours(world: World, analyst: Principal) -> None:
+    world.load_cases(ORG_A, 10)
+    world.load_tickets(ORG_A, 10)
+    case_job, _ = world.service.create(analyst, csv_request())
+    ticket_job, _ = world.service.create(AGENT, ticket_request())
+    world.drain()
+    ended = world.clock.now()
+    assert world.service.get(analyst, case_job.job_id).expires_at == ended + timedelta(days=7)
+    assert world.service.get(AGENT, ticket_job.job_id).expires_at == ended + timedelta(hours=72)
+
+    world.clock.advance(timedelta(hours=72, seconds=1))
+    with pytest.raises(Gone):
+        world.service.download_link(AGENT, ticket_job.job_id)
+    world.service.download_link(analyst, case_job.job_id)
+    assert world.service.clean_up() == 1
+    assert ticket_job.blob_name not in world.sink.blobs and case_job.blob_name in world.sink.blobs
+
+
+def test_retention_is_a_setting_per_dataset_and_applies_to_every_way_a_job_ends(analyst: Principal) -> None:
+    world = make_world(case_expiry_hours=24, ticket_expiry_hours=2)
+    world.load_tickets(ORG_A, 10)
+    completed, _ = world.service.create(analyst, csv_request())
+    done_tickets, _ = world.service.create(AGENT, ticket_request())
+    world.drain()
+    cancelled, _ = world.service.create(AGENT, ticket_request())
+    world.service.cancel(AGENT, cancelled.job_id)
+    failed, _ = world.service.create(analyst, csv_request())
+    world.service.reject_work_message(
+        f'{{"v": 9, "orgId": "{ORG_A}", "jobId": "{failed.job_id}", "seq": 0}}'.encode(), "unreadable", attempt=5
+    )
+    now = world.clock.now()
+    expiry = {job.job_id: world.jobs.get(ORG_A, job.job_id).expires_at  # type: ignore[union-attr]
+              for job in (completed, done_tickets, cancelled, failed)}
+    assert expiry == {
+        completed.job_id: now + timedelta(hours=24),
+        done_tickets.job_id: now + timedelta(hours=2),
+        cancelled.job_id: now + timedelta(hours=2),
+        failed.job_id: now + timedelta(hours=24),
+    }
+
+
+def test_a_job_waiting_to_start_shows_stage_queued(analyst: Principal) -> None:
+    world = make_world(max_running_per_org=1)
+    world.load_cases(ORG_A, 2_500)
+    first, _ = world.service.create(analyst, csv_request())
+    second, created = world.service.create(analyst, csv_request())
+    assert created and second.stage is JobStage.QUEUED
+    assert world.service.get(analyst, second.job_id).stage is JobStage.QUEUED
+
+    world.step()  # the first job starts
+    world.step()  # the second is held by the running cap and its message comes back later
+    assert world.service.get(analyst, first.job_id).stage is JobStage.EXPORTING
+    held = world.service.get(analyst, second.job_id)
+    assert (held.status, held.stage) == (JobStatus.QUEUED, JobStage.QUEUED)
+    listed = world.service.list(analyst, status=JobStatus.QUEUED, page_size=10, continuation_token=None,
+                                whole_organization=False)
+    assert [(item.job_id, item.stage) for item in listed.items] == [(second.job_id, JobStage.QUEUED)]
+
+    world.queue.messages = [m for m in world.queue.messages if m.job_id != second.job_id]  # its message was lost
+    world.clock.advance(timedelta(minutes=20))
+    world.service.redrive_stalled()  # re-queued by the timer
+    assert world.service.get(analyst, second.job_id).stage is JobStage.QUEUED
+    world.drain()
+    assert world.service.get(analyst, second.job_id).status is JobStatus.COMPLETED
+
+
+def test_a_queued_job_recorded_without_a_stage_shows_stage_queued(world: World, analyst: Principal) -> None:
+    job, _ = world.service.create(analyst, csv_request())
+    stored = world.jobs.jobs[(ORG_A, job.job_id)]
+    stored.stage = None  # as jobs were recorded before queued jobs had a stage
+    assert world.service.get(analyst, job.job_id).stage is JobStage.QUEUED
+    world.drain()
+    assert world.service.get(analyst, job.job_id).stage is None  # completed: no stage
 
 
 def test_a_link_never_outlives_the_file(world: World, analyst: Principal) -> None:

@@ -25,8 +25,15 @@ ATTACKS = [
     "@SUM(1+9)*cmd|' /C calc'!A0",
     "\t=1+1",
     "\r=1+1",
+    # After leading spaces or a NUL, which an importer may trim or drop before it looks (OWASP, ASVS V1.2.10).
+    " =1 ",
+    '   =HYPERLINK("http://evil.example")',
+    " @SUM(1+9)",
+    "\x00=1+1",
+    " \x00 -2+3",
+    "\x00",
 ]
-HARMLESS = ["a=b", "1-2", "email@example.com", " =1 ", "'already quoted", ""]
+HARMLESS = ["a=b", "1-2", "email@example.com", "'already quoted", "", " ", "  plain text", " 'quoted"]
 ROWS: list[list[Any]] = [[text, -12.5] for text in ATTACKS + HARMLESS]
 OFF = FormatOptions(neutralize_formulas=False)
 
@@ -60,7 +67,10 @@ class TestCsv:
 
 class TestXlsx:
     def test_formula_triggers_get_a_leading_single_quote(self) -> None:
-        assert [row[0].value for row in xlsx_cells()] == ["'" + text for text in ATTACKS] + HARMLESS
+        # XML cannot hold NUL, so XLSX drops it before it looks: a lone NUL is an empty, harmless cell.
+        dropped = [text.replace("\x00", "") for text in ATTACKS]
+        expected = ["'" + text if text else text for text in dropped] + HARMLESS
+        assert [row[0].value for row in xlsx_cells()] == expected
 
     def test_no_cell_is_ever_a_formula(self) -> None:
         assert all(row[0].data_type == "s" for row in xlsx_cells(OFF))
@@ -69,7 +79,8 @@ class TestXlsx:
         assert {(row[1].value, row[1].data_type) for row in xlsx_cells()} == {(-12.5, "n")}
 
     def test_neutralising_can_be_turned_off(self) -> None:
-        assert [row[0].value for row in xlsx_cells(OFF)] == ATTACKS + HARMLESS
+        expected = [text.replace("\x00", "") for text in ATTACKS + HARMLESS]
+        assert [row[0].value for row in xlsx_cells(OFF)] == expected
 
 
 @pytest.mark.parametrize("fmt", [ExportFormat.JSON, ExportFormat.JSONL])

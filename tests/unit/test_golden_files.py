@@ -36,7 +36,9 @@ def exported_file(admin: Principal, fields: dict[str, Any], fmt: str) -> bytes:
     world = make_world()
     world.source.add("cases", fixed_cases(ORG_A))
     world.source.add("caserecords", fixed_records(ORG_A))
-    tags = TagService(settings=world.service.settings, tags=world.tags, source=world.source, clock=world.clock)
+    tags = TagService(
+        settings=world.service.settings, tags=world.tags, source=world.source, audit=world.audit, clock=world.clock
+    )
     for tag in fixed_tags():
         tags.create(admin, TagCreate.model_validate(tag))
     job, _ = world.service.create(admin, CreateExportRequest.model_validate({"format": fmt, **fields}))

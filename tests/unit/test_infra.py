@@ -13,8 +13,10 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 from pycep import BicepParser
 
+from devhost.app_loader import describe_functions, load_app, load_host_config
 from shared.settings import Settings
 from shared.storage.clients import StorageClients
+from tests.conftest import HOST_ENV
 from tests.support.azurite import PROJECT_ROOT
 
 INFRA = PROJECT_ROOT / "infra"
@@ -154,6 +156,24 @@ def test_app_service_authentication_answers_401_to_every_unauthenticated_call_bu
     assert 'route="health"' in meta and 'route="openapi.json"' in meta, "the open paths are the app's routes"
 
 
+HTTP_THREADS = 4  # at least this many threads stay free for HTTP requests when every queue trigger is busy
+
+
+def test_the_worker_has_a_thread_for_every_queue_invocation_the_host_allows_and_some_left_for_http() -> None:
+    threads = int(app_settings()["PYTHON_THREADPOOL_THREAD_COUNT"])
+    queues = load_host_config(PROJECT_ROOT).queues
+    functions = describe_functions(load_app(PROJECT_ROOT))
+    queue_triggers = [f for f in functions if f.kind == "queue"]
+    timers = [f for f in functions if f.kind == "timer"]
+    held = len(queue_triggers) * (queues.batch_size + queues.new_batch_threshold)
+    assert held == 18  # the figure the Bicep comment explains
+    assert threads >= held + len(timers) + HTTP_THREADS
+    # Local runs use the same pool: `make run` (from the example settings) and the tests' hosts.
+    example = json.loads((PROJECT_ROOT / "local.settings.json.example").read_text())
+    assert example["Values"]["PYTHON_THREADPOOL_THREAD_COUNT"] == str(threads)
+    assert HOST_ENV["PYTHON_THREADPOOL_THREAD_COUNT"] == str(threads)
+
+
 def test_the_app_settings_hold_no_key_and_no_connection_string_to_storage() -> None:
     settings = app_settings()
     assert settings["AzureWebJobsStorage__accountName"] == "storageAccountName"
@@ -181,9 +201,11 @@ def test_the_app_settings_are_ones_the_app_reads_and_choose_the_managed_identity
     monkeypatch.setenv("AzureWebJobsStorage__accountName", "stexample")
     monkeypatch.setenv("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "Authorization=AAD")
     monkeypatch.setenv("EXPORTS_DOWNLOAD_LINK_MINUTES", "15")
-    monkeypatch.setenv("EXPORTS_EXPIRY_DAYS", "7")
+    monkeypatch.setenv("EXPORTS_CASE_EXPIRY_HOURS", "168")
+    monkeypatch.setenv("EXPORTS_TICKET_EXPIRY_HOURS", "72")
     loaded = Settings()
     assert loaded.storage_connection_string is None and loaded.storage_account_name == "stexample"
+    assert (loaded.case_expiry_hours, loaded.ticket_expiry_hours) == (168, 72)
     assert StorageClients(loaded)._endpoint("queue") == "https://stexample.queue.core.windows.net"
 
 
@@ -199,7 +221,7 @@ def test_the_storage_account_is_https_and_tls_12_only_private_and_takes_no_share
         assert resource("storage", name)["config"]["properties"] == {"publicAccess": "None"}
 
 
-def test_a_lifecycle_rule_deletes_export_files_some_days_after_their_expiry() -> None:
+def test_a_lifecycle_rule_deletes_export_files_some_days_after_the_longer_expiry() -> None:
     (rule,) = resource("storage", "lifecycle")["config"]["properties"]["policy"]["rules"]
     assert rule["enabled"] is True
     assert rule["definition"]["filters"]["prefixMatch"] == ["${exportsContainerName}/"]
@@ -207,10 +229,28 @@ def test_a_lifecycle_rule_deletes_export_files_some_days_after_their_expiry() ->
     assert delete == {"daysAfterModificationGreaterThan": "deleteExportsAfterDays"}
     passed = parsed("main")["modules"]["storage"]["config"]["params"]["deleteExportsAfterDays"]
     assert passed == {
-        "operator": {"type": "add", "operands": {"operand_1": "expiryDays", "operand_2": "lifecycleGraceDays"}}
+        "operator": {"type": "add", "operands": {"operand_1": "longestExpiryDays", "operand_2": "lifecycleGraceDays"}}
+    }
+    # Whole days, rounded up, of the longer of the two retentions (hours): never before either file's expiry.
+    longest = {"function": {"type": "max", "parameters": {"arg_1": "caseExpiryHours", "arg_2": "ticketExpiryHours"}}}
+    assert variable("main", "longestExpiryDays") == {
+        "operator": {
+            "type": "divide",
+            "operands": {
+                "operand_1": {"operator": {"type": "add", "operands": {"operand_1": longest, "operand_2": 23}}},
+                "operand_2": 24,
+            },
+        }
     }
     main_params = parsed("main")["parameters"]
-    assert main_params["expiryDays"]["default"] == Settings.model_fields["expiry_days"].default == 7
+    assert main_params["caseExpiryHours"]["default"] == Settings.model_fields["case_expiry_hours"].default == 168
+    assert main_params["ticketExpiryHours"]["default"] == Settings.model_fields["ticket_expiry_hours"].default == 72
+    assert app_settings()["EXPORTS_CASE_EXPIRY_HOURS"] == {
+        "function": {"type": "string", "parameters": {"value_to_convert": "caseExpiryHours"}}
+    }
+    assert app_settings()["EXPORTS_TICKET_EXPIRY_HOURS"] == {
+        "function": {"type": "string", "parameters": {"value_to_convert": "ticketExpiryHours"}}
+    }
     grace = main_params["lifecycleGraceDays"]
     assert grace["default"] >= 1 and {"type": "min_value", "argument": 1} in grace["decorators"]
 

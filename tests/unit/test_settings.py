@@ -46,8 +46,33 @@ def test_service_uris_may_be_given_one_by_one(monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("EXPORTS_DOWNLOAD_LINK_MINUTES", "61"), ("EXPORTS_ROWS_PER_BATCH", "1500"), ("EXPORTS_EXPIRY_DAYS", "0")],
+    [
+        ("EXPORTS_DOWNLOAD_LINK_MINUTES", "61"),
+        ("EXPORTS_ROWS_PER_BATCH", "1500"),
+        ("EXPORTS_EXPIRY_DAYS", "0"),
+        ("EXPORTS_CASE_EXPIRY_HOURS", "0"),
+        ("EXPORTS_TICKET_EXPIRY_HOURS", "-1"),
+    ],
 )
 def test_out_of_range_settings_are_refused_at_start(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     with pytest.raises(ValidationError):
         settings(monkeypatch, AzureWebJobsStorage="UseDevelopmentStorage=true", **{name: value})
+
+
+def test_case_exports_are_kept_7_days_and_ticket_exports_72_hours_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = settings(monkeypatch, AzureWebJobsStorage="UseDevelopmentStorage=true")
+    assert (default.case_expiry_hours, default.ticket_expiry_hours) == (168, 72)
+    chosen = settings(
+        monkeypatch,
+        AzureWebJobsStorage="UseDevelopmentStorage=true",
+        EXPORTS_CASE_EXPIRY_HOURS="240",
+        EXPORTS_TICKET_EXPIRY_HOURS="24",
+    )
+    assert (chosen.case_expiry_hours, chosen.ticket_expiry_hours) == (240, 24)
+
+
+def test_the_old_expiry_days_setting_still_sets_the_case_retention(monkeypatch: pytest.MonkeyPatch) -> None:
+    old = settings(monkeypatch, AzureWebJobsStorage="UseDevelopmentStorage=true", EXPORTS_EXPIRY_DAYS="14")
+    assert (old.case_expiry_hours, old.ticket_expiry_hours) == (336, 72)
+    with pytest.raises(ValidationError, match=r"EXPORTS_EXPIRY_DAYS .* and EXPORTS_CASE_EXPIRY_HOURS disagree"):
+        settings(monkeypatch, AzureWebJobsStorage="UseDevelopmentStorage=true", EXPORTS_CASE_EXPIRY_HOURS="100")

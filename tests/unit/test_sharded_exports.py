@@ -163,3 +163,38 @@ def test_a_shard_message_for_an_export_that_is_not_sharded_is_a_bad_message(worl
     with pytest.raises(BadMessage, match=r"names shard 0 of export .* which has 0"):
         world.service.run_step(WorkMessage(org_id=ORG_A, job_id=job.job_id, seq=0, shard=0))
     assert world.service.get(analyst, job.job_id).status is JobStatus.QUEUED
+
+
+def export_with_broken_cases(world: World, analyst: Principal, broken: list[int], *, shuffled: bool) -> Any:
+    entities = world.load_cases(ORG_A, 4_600)
+    world.source.add("cases", [dict(entities[n], CreatedAt=f"not a date {n}") for n in broken])
+    job, _ = world.service.create(analyst, request())
+    order = random.Random(9)
+    seen: set[tuple[int, int | None]] = set()
+    while world.queue.messages:
+        if shuffled:
+            order.shuffle(world.queue.messages)
+            message = world.queue.messages[0]
+            if (message.seq, message.shard) not in seen:
+                seen.add((message.seq, message.shard))
+                world.queue.messages.append(message)  # every message is delivered twice
+        world.step()
+    return world.service.get(analyst, job.job_id), world.sink.blobs[job.blob_name], world.jobs.get(ORG_A, job.job_id)
+
+
+def test_warnings_of_shards_run_in_any_order_and_twice_are_those_of_an_unsharded_export(analyst: Principal) -> None:
+    # Shards of 2,000, 2,000 and 600 cases; the later shards' warnings come first in time when shuffled.
+    broken = [3, 150, 1_999, 2_000, 2_001, *range(2_500, 2_520), 4_599]
+    expected_view, expected_file, _ = export_with_broken_cases(
+        make_world(max_shards=1), analyst, broken, shuffled=False
+    )
+    view, file, stored = export_with_broken_cases(make_world(shard_rows=2_000), analyst, broken, shuffled=True)
+
+    assert stored is not None and len(stored.checkpoint.shards) == 3
+    assert [shard.warnings for shard in stored.checkpoint.shards] == [3, 22, 1]
+    assert view.status is JobStatus.COMPLETED and file == expected_file
+    assert view.warnings == expected_view.warnings == len(broken)
+    assert view.warning_samples == expected_view.warning_samples
+    assert [sample.record for sample in view.warning_samples] == [f"{n + 1:010d}" for n in broken[:10]]
+    # The checkpoint holds no more samples than the job shows, whatever the number of shards.
+    assert sum(len(shard.warning_samples) for shard in stored.checkpoint.shards) == 10

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
 from collections.abc import Iterator
 
 import azure.functions as func
@@ -13,10 +14,14 @@ import orjson
 import pytest
 
 from exports import queue_worker
-from exports.models import CreateExportRequest
+from exports.engine import ExportBatch
+from exports.formats.json_writer import JsonArrayWriter
+from exports.models import ColumnSpec, CreateExportRequest
 from shared import logging_json
 from shared.auth import Principal
 from shared.logging_json import FIELDS, JsonFormatter, current_log_context, install_json_logging, log_context
+from shared.storage.row_source import _read_ahead
+from tests.support.fakes import FakeBlobSink
 from tests.unit.conftest import ORG_A, World
 
 log = logging.getLogger("tests.structured_logs")
@@ -94,6 +99,58 @@ def test_the_context_is_restored_when_the_block_raises() -> None:
     with pytest.raises(RuntimeError), log_context(job_id="job-1"):
         raise RuntimeError("boom")
     assert current_log_context() == {}
+
+
+class LoggingSink(FakeBlobSink):
+    """Logs from the thread that stages the block, as a storage retry would."""
+
+    def stage(self, blob_name: str, block_id: str, data: bytes) -> None:
+        log.warning("staging block %s again", block_id)
+        super().stage(blob_name, block_id, data)
+
+
+def test_a_line_logged_while_staging_a_block_carries_the_invocations_job_organization_and_step(
+    lines: Lines,
+) -> None:
+    batch = ExportBatch(
+        blob_name="file.json",
+        batch_index=0,
+        writer=JsonArrayWriter([ColumnSpec(name="n", label="N", data_type="INTEGER")], {}),
+        sink=LoggingSink(),
+        build_rows=lambda unit: [[unit["n"]]],
+        starts_file=True,
+        row_limit=10,
+        chunk_rows=5,
+        block_size=1,
+        out_of_time=lambda: False,
+    )
+    with log_context(job_id="job-1", organization_id="org-a", step=3):
+        batch.run([{"RowKey": f"{n:03d}", "n": n} for n in range(10)])
+
+    staged = [r for r in lines.records() if str(r["message"]).startswith("staging block")]
+    assert staged, "the sink logged from the staging thread"
+    for record in staged:
+        assert (record["job_id"], record["organization_id"], record["step"]) == ("job-1", "org-a", 3)
+
+
+def test_a_line_logged_while_reading_ahead_carries_the_invocations_job_organization_and_step(lines: Lines) -> None:
+    reader = threading.get_ident()
+    threads: set[int] = set()
+
+    def pages() -> Iterator[list[dict[str, object]]]:
+        for number in range(3):
+            threads.add(threading.get_ident())
+            log.warning("page %s took a retry", number)
+            yield [{"RowKey": str(number)}]
+
+    with log_context(job_id="job-1", organization_id="org-a", step=4):
+        assert [page[0]["RowKey"] for page in _read_ahead(pages(), depth=1)] == ["0", "1", "2"]
+
+    assert threads and reader not in threads, "the pages were fetched by the read-ahead thread"
+    records = [r for r in lines.records() if str(r["message"]).startswith("page ")]
+    assert len(records) == 3
+    for record in records:
+        assert (record["job_id"], record["organization_id"], record["step"]) == ("job-1", "org-a", 4)
 
 
 def test_secrets_in_fields_and_messages_are_still_masked(lines: Lines) -> None:

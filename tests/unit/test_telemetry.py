@@ -57,7 +57,10 @@ def test_a_connection_string_configures_the_distro_once_per_process(distro: Dist
 
     assert telemetry.configure_telemetry(on) is True
     assert telemetry.configure_telemetry(on) is True
-    assert distro.calls == [{"connection_string": CONNECTION}], "no credential: the resource takes its key"
+    assert [{k: v for k, v in call.items() if k != "span_processors"} for call in distro.calls] == [
+        {"connection_string": CONNECTION}
+    ], "no credential: the resource takes its key"
+    assert [type(p).__name__ for p in distro.calls[0]["span_processors"]] == ["RedactingSpanProcessor"]
 
 
 def test_entra_authentication_sends_with_the_apps_identity(distro: Distro, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,7 +78,9 @@ def test_entra_authentication_sends_with_the_apps_identity(distro: Distro, monke
 
     telemetry.configure_telemetry(on)
 
-    assert distro.calls == [{"connection_string": CONNECTION, "credential": "cred"}]
+    assert [{k: v for k, v in call.items() if k != "span_processors"} for call in distro.calls] == [
+        {"connection_string": CONNECTION, "credential": "cred"}
+    ]
     assert made == [{"managed_identity_client_id": None}]
 
 
@@ -125,3 +130,88 @@ def test_with_a_connection_string_the_pinned_distro_exports_traces_and_leaves_lo
     )
     assert seen["tracer"].startswith("opentelemetry.sdk.trace")
     assert not any("opentelemetry" in handler for handler in seen["handlers"]), seen
+
+
+# ---- no secrets and no data in telemetry --------------------------------------------------------------------
+
+SEARCH_TERM = "merger-codename-bluebird"
+
+
+def test_span_attributes_events_and_status_are_redacted_before_the_exporter_sees_them() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import Status, StatusCode
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(telemetry.redacting_span_processor())  # as the distro orders them: ours first
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    storage_query = (
+        "https://acct.table.core.windows.net/tickets()?$filter=PartitionKey%20eq%20'org-a'%20and%20"
+        f"Title%20eq%20'{SEARCH_TERM}'&$top=1000&NextRowKey=00042"
+    )
+    with provider.get_tracer("test").start_as_current_span("TableClient.query_entities") as span:
+        span.set_attribute("http.url", storage_query)
+        span.set_attribute("url.full", "https://hooks.example.com/in?token=receiver-token-123")
+        span.set_attribute("db.statement", f"Title eq '{SEARCH_TERM}'")
+        span.set_attribute("http.request.header.authorization", ("Bearer eyJhbGciOi.secret-token",))
+        span.set_attribute("http.status_code", 200)
+        span.add_event("exception", {"exception.message": f"failed {storage_query}; AccountKey=abc123=="})
+        span.set_status(Status(StatusCode.ERROR, f"GET {storage_query} sig=deadbeef"))
+
+    [finished] = exported.get_finished_spans()
+    text = repr(dict(finished.attributes or {})) + repr([dict(e.attributes or {}) for e in finished.events])
+    text += str(finished.status.description)
+    for secret in (SEARCH_TERM, "receiver-token-123", "abc123", "deadbeef", "00042"):
+        assert secret not in text, secret
+    assert finished.attributes["http.url"] == (  # type: ignore[index]
+        "https://acct.table.core.windows.net/tickets()?$filter=***&$top=***&NextRowKey=***"
+    )
+    assert finished.attributes["http.status_code"] == 200  # type: ignore[index]
+
+
+TRACE_A_STORAGE_QUERY = LOAD_THE_APP + f"""
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from azure.data.tables import TableClient
+exported = InMemorySpanExporter()
+trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exported))  # after the distro's: what it exports
+key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+table = TableClient.from_connection_string(
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + key
+    + ";TableEndpoint=http://127.0.0.1:9/devstoreaccount1;",
+    table_name="tickets", retry_total=0,
+)
+try:
+    list(table.query_entities("Title eq @term", parameters={{"term": "{SEARCH_TERM}"}}))
+except Exception:
+    pass
+spans = exported.get_finished_spans()
+print(json.dumps([[s.name, dict(s.attributes or {{}}), [dict(e.attributes or {{}}) for e in s.events],
+                   s.status.description] for s in spans], default=str))
+"""
+
+
+def test_the_distro_traces_a_storage_query_without_its_filter_values() -> None:
+    # Every span sampled: the distro's default rate-limited sampler drops the first ones of a process.
+    env = {"APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION, "OTEL_LOGS_EXPORTER": "none",
+           "OTEL_TRACES_SAMPLER": "always_on"}
+    spans: list[list[Any]] = run_app(env, TRACE_A_STORAGE_QUERY)  # type: ignore[assignment]
+    assert spans, "the Azure SDK call was traced"
+    urls = [str(value) for span in spans for key, value in span[1].items() if "url" in key]
+    assert any("$filter=***" in url for url in urls), urls
+    assert SEARCH_TERM not in json.dumps(spans)
+
+
+def test_a_settings_error_names_the_setting_but_never_echoes_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+    monkeypatch.setenv("EXPORTS_ROWS_PER_BATCH", "AccountKey=pasted-into-the-wrong-setting")
+    monkeypatch.setenv("EXPORTS_WEBHOOK_SECRETS", '{"org-a": 73317331}')
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    text = str(refused.value) + repr(refused.value)
+    assert "rows_per_batch" in text and "webhook_secrets" in text
+    assert "pasted-into-the-wrong-setting" not in text and "73317331" not in text

@@ -18,6 +18,31 @@ def _record(**entry: object) -> None:
         out.write(json.dumps(entry) + "\n")
 
 
+def _hold(token: str) -> None:
+    """Blocks until the test releases `token` (a file of that name appears), so a test can keep an invocation
+    running for as long as it needs and end it when it chooses."""
+    release = Path(os.environ["DEVHOST_TEST_OUT"]).parent / "release" / token
+    deadline = time.monotonic() + 120
+    while not release.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{token} was never released")
+        time.sleep(0.02)
+
+
+def _work(msg: func.QueueMessage, queue: str) -> None:
+    body = msg.get_body().decode("utf-8")
+    _record(kind="queue", body=body, dequeue_count=msg.dequeue_count, id=msg.id, queue=queue)
+    if body.startswith("fail"):
+        raise ValueError("asked to fail")
+    if body.startswith("sleep:"):
+        time.sleep(float(body.split(":", 1)[1]))
+    if body.startswith("hold:"):
+        _hold(body.split(":", 1)[1])
+    if body.startswith("hang-once:") and msg.dequeue_count == 1:
+        time.sleep(600)  # past any functionTimeout a test sets: only a worker restart ends it
+    _record(kind="queue-done", body=body, dequeue_count=msg.dequeue_count, queue=queue)
+
+
 @app.route(route="echo/{id:int}", methods=["GET", "POST"])
 def echo(req: func.HttpRequest) -> func.HttpResponse:
     doc = {
@@ -56,15 +81,34 @@ async def slow(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("done", status_code=201)
 
 
+@app.route(route="hold/{token}", methods=["GET"])
+def hold(req: func.HttpRequest) -> func.HttpResponse:
+    token = req.route_params["token"]
+    _record(kind="http", body=token)
+    _hold(token)
+    return func.HttpResponse(token)
+
+
+@app.route(route="hang", methods=["GET"])
+def hang(req: func.HttpRequest) -> func.HttpResponse:
+    time.sleep(600)  # past any functionTimeout a test sets
+    return func.HttpResponse("never")
+
+
+# Three queue triggers, as function_app.py has, each taking as many messages as host.json lets it.
 @app.queue_trigger(arg_name="msg", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
 def worker(msg: func.QueueMessage) -> None:
-    body = msg.get_body().decode("utf-8")
-    _record(kind="queue", body=body, dequeue_count=msg.dequeue_count, id=msg.id)
-    if body.startswith("fail"):
-        raise ValueError("asked to fail")
-    if body.startswith("sleep:"):
-        time.sleep(float(body.split(":", 1)[1]))
-        _record(kind="queue-done", body=body)
+    _work(msg, "work")
+
+
+@app.queue_trigger(arg_name="msg", queue_name="%SECOND_QUEUE%", connection="AzureWebJobsStorage")
+def second(msg: func.QueueMessage) -> None:
+    _work(msg, "second")
+
+
+@app.queue_trigger(arg_name="msg", queue_name="%THIRD_QUEUE%", connection="AzureWebJobsStorage")
+def third(msg: func.QueueMessage) -> None:
+    _work(msg, "third")
 
 
 @app.timer_trigger(schedule="%YEARLY_SCHEDULE%", arg_name="timer", run_on_startup=False)
