@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import secrets
 import subprocess
@@ -140,6 +142,15 @@ class Api:
             if time.monotonic() > deadline:
                 raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s: {job}")
             time.sleep(0.2)
+
+
+def download_csv(api: Api, job_id: str) -> list[dict[str, str]]:
+    """Waits for the export to complete and reads its CSV file through the download link."""
+    done = api.wait_for(job_id, "completed", "failed")
+    assert done["status"] == "completed", done
+    link = api.get(f"/exports/{job_id}/download").headers["Location"]
+    content = requests.get(link, timeout=30).content
+    return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"), newline="")))
 
 
 def principal(org: str, user: str, *roles: str, name: str = "Test User") -> str:

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-import requests
 from azure.data.tables import TableServiceClient
 
-from tests.conftest import Api
+from tests.conftest import Api, download_csv
 from tests.support.fixed_data import fixed_cases, fixed_records, fixed_tags
 from tools.load_cases import load_entities
 
 pytestmark = pytest.mark.integration
-
-
-def download_csv(api: Api, job_id: str) -> list[dict[str, str]]:
-    done = api.wait_for(job_id, "completed", "failed")
-    assert done["status"] == "completed", done
-    link = api.get(f"/exports/{job_id}/download").headers["Location"]
-    content = requests.get(link, timeout=30).content
-    return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"), newline="")))
 
 
 def seed_fixed(tables: TableServiceClient, org: str, admin_api: Api, **overrides: Any) -> None:

@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from decimal import Decimal
 from typing import Any
 
 import orjson
 import pytest
-import requests
 from azure.data.tables import TableServiceClient
 
-from tests.conftest import Api
+from tests.conftest import Api, download_csv
 from tools.load_cases import load_entities
 
 pytestmark = pytest.mark.integration
 
 TEMPLATE = "5b0c1a52-9a57-4b43-8e3c-2c2f8f0a1a01"
-
-
-def download_csv(api: Api, job_id: str) -> list[dict[str, str]]:
-    done = api.wait_for(job_id, "completed", "failed")
-    assert done["status"] == "completed", done
-    link = api.get(f"/exports/{job_id}/download").headers["Location"]
-    content = requests.get(link, timeout=30).content
-    return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"), newline="")))
 
 
 def tag(slot: int, path: str, column: str, data_type: str, **extra: Any) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +69,19 @@ class World:
         message = self.queue.pop()
         self.service.run_step(message)
         return message
+
+    def drain_shuffled_twice(self, seed: int) -> set[tuple[int, int | None]]:
+        """Runs every work message in a shuffled order, each delivered twice; returns the steps delivered."""
+        order = random.Random(seed)
+        delivered: set[tuple[int, int | None]] = set()
+        while self.queue.messages:
+            order.shuffle(self.queue.messages)
+            message = self.queue.messages[0]
+            if (message.seq, message.shard) not in delivered:
+                delivered.add((message.seq, message.shard))
+                self.queue.messages.append(message)  # every message is delivered twice
+            self.step()
+        return delivered
 
 
 def make_world(**overrides: Any) -> World:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import random
 from typing import Any
 
 import orjson
@@ -166,16 +165,10 @@ def export_with_broken_containers(world: World, analyst: Principal, broken: list
     world.source.add("cases", [dict(entities[n], CustomFieldsJson=f'{{"n": {n}') for n in broken])
     request = CreateExportRequest.model_validate({"format": "CSV", "includeOverflow": True})
     job, _ = world.service.create(analyst, request)
-    order = random.Random(5)
-    seen: set[tuple[int, int | None]] = set()
-    while world.queue.messages:
-        if shuffled:
-            order.shuffle(world.queue.messages)
-            message = world.queue.messages[0]
-            if (message.seq, message.shard) not in seen:
-                seen.add((message.seq, message.shard))
-                world.queue.messages.append(message)  # every message is delivered twice
-        world.step()
+    if shuffled:
+        world.drain_shuffled_twice(seed=5)
+    else:
+        world.drain()
     return world.service.get(analyst, job.job_id), world.sink.blobs[job.blob_name]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 from typing import Any
 
@@ -44,15 +43,7 @@ def test_shards_that_run_in_any_order_and_twice_still_make_the_same_file(analyst
     world = make_world(shard_rows=2_000)  # shards of 2,000, 2,000 and 600 rows, batches of 1,000
     world.load_cases(ORG_A, 4_600)
     job, _ = world.service.create(analyst, request())
-    shuffle = random.Random(6)
-    delivered: set[tuple[int, int | None]] = set()
-    while world.queue.messages:
-        shuffle.shuffle(world.queue.messages)
-        message = world.queue.messages[0]
-        if (message.seq, message.shard) not in delivered:
-            delivered.add((message.seq, message.shard))
-            world.queue.messages.append(message)  # every message is delivered twice
-        world.step()
+    delivered = world.drain_shuffled_twice(seed=6)
     assert len(delivered) == 1 + 2 + 2 + 1  # counting, then each shard's batches
     assert world.sink.blobs[job.blob_name] == expected
 
@@ -169,16 +160,10 @@ def export_with_broken_cases(world: World, analyst: Principal, broken: list[int]
     entities = world.load_cases(ORG_A, 4_600)
     world.source.add("cases", [dict(entities[n], CreatedAt=f"not a date {n}") for n in broken])
     job, _ = world.service.create(analyst, request())
-    order = random.Random(9)
-    seen: set[tuple[int, int | None]] = set()
-    while world.queue.messages:
-        if shuffled:
-            order.shuffle(world.queue.messages)
-            message = world.queue.messages[0]
-            if (message.seq, message.shard) not in seen:
-                seen.add((message.seq, message.shard))
-                world.queue.messages.append(message)  # every message is delivered twice
-        world.step()
+    if shuffled:
+        world.drain_shuffled_twice(seed=9)
+    else:
+        world.drain()
     return world.service.get(analyst, job.job_id), world.sink.blobs[job.blob_name], world.jobs.get(ORG_A, job.job_id)
 
 
