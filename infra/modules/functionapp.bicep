@@ -51,6 +51,11 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
+// The Python worker runs every synchronous invocation (HTTP, queue and timer) on one thread pool of
+// min(32, cores + 4) threads unless PYTHON_THREADPOOL_THREAD_COUNT is set, a handful on these instances.
+// Each of the three queue triggers may hold batchSize + newBatchThreshold = 6 messages (host.json) and an
+// export step runs up to two minutes, so without it HTTP requests, /api/health included, would wait behind
+// busy workers. 24 = 3 x 6 queue invocations + 1 clean-up timer + 5 threads left for HTTP.
 var baseSettings = {
   // Identity-based host storage: the account name only, no connection string, no key. The app's own
   // clients read the same setting and use DefaultAzureCredential (shared/storage/clients.py).
@@ -61,11 +66,6 @@ var baseSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
   // The host already sends every worker log line; the app's exporter sends traces and metrics, not a second copy.
   OTEL_LOGS_EXPORTER: 'none'
-  // The Python worker runs every synchronous invocation (HTTP, queue, timer) on one thread pool of
-  // min(32, cores + 4) threads unless this is set: a handful on these instances. Each of the three queue
-  // triggers may hold batchSize + newBatchThreshold = 6 messages (host.json) and an export step runs up to
-  // two minutes, so without it HTTP requests, /api/health included, would wait behind busy workers.
-  // 24 = 3 x 6 queue invocations + 1 clean-up timer + 5 threads left for HTTP (tests/unit/test_infra.py).
   PYTHON_THREADPOOL_THREAD_COUNT: '24'
 }
 
