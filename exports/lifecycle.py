@@ -39,16 +39,19 @@ from exports.ports import (
     IdempotencyRecord,
     IdempotencyStore,
     JobStore,
+    LimitRecord,
     LimitStore,
     WebhookSender,
     WorkQueue,
 )
+from exports.updates import update_job, update_limit
 from shared.auth import MANAGE_SYSTEM_SETTINGS, Principal
 from shared.errors import (
     BadMessage,
     ConcurrencyConflict,
     Conflict,
     Forbidden,
+    NotFound,
     QuotaExceeded,
     RequestError,
     TooManyRequests,
@@ -156,8 +159,8 @@ class LifecycleMixin:
         """Counts one request against today's quota (UTC), or refuses it with the wait until midnight."""
         now = self.clock.now().astimezone(UTC)
         key = f"requests-{now:%Y-%m-%d}"
-        for _ in range(20):
-            record = self.limits.read(organization_id, key)
+
+        def count_one(record: LimitRecord) -> bool:
             if record.count >= self.settings.daily_quota_per_org:
                 midnight = datetime.combine(now.date() + timedelta(days=1), time.min, tzinfo=UTC)
                 raise QuotaExceeded(
@@ -167,15 +170,15 @@ class LifecycleMixin:
                     resets_at=midnight,
                 )
             record.count += 1
-            try:
-                self.limits.write(organization_id, key, record)
-            except ConcurrencyConflict:
-                continue
-            return
-        raise TooManyRequests(
-            "Too many exports are being requested for your organization at this moment; try again.",
-            retry_after_seconds=1,
-        )
+            return True
+
+        try:
+            update_limit(self.limits, organization_id, key, count_one)
+        except ConcurrencyConflict:
+            raise TooManyRequests(
+                "Too many exports are being requested for your organization at this moment; try again.",
+                retry_after_seconds=1,
+            ) from None
 
     # ---- the running cap -----------------------------------------------------------------------------
 
@@ -185,24 +188,29 @@ class LifecycleMixin:
         The organization's running jobs live in one ETag-guarded entity, so two workers starting two
         jobs at once cannot both take the last slot: one of the two writes fails and reads again.
         """
-        for _ in range(20):
-            record = self.limits.read(job.organization_id, RUNNING_KEY)
+        full = False
+
+        def take(record: LimitRecord) -> bool:
+            nonlocal full
+            full = False
             if job.job_id in record.job_ids:
-                return True
+                return False
             if len(record.job_ids) >= self.settings.max_running_per_org:
                 record.job_ids = self._still_running(job.organization_id, record.job_ids)
             if len(record.job_ids) >= self.settings.max_running_per_org:
-                self._wait_for_slot(job, message)
+                full = True
                 return False
             record.job_ids.append(job.job_id)
-            try:
-                self.limits.write(job.organization_id, RUNNING_KEY, record)
-            except ConcurrencyConflict:
-                continue
             return True
-        # Heavy contention: treat it like a full cap rather than fail the job.
-        self._wait_for_slot(job, message)
-        return False
+
+        try:
+            update_limit(self.limits, job.organization_id, RUNNING_KEY, take)
+        except ConcurrencyConflict:
+            full = True  # heavy contention: treat it like a full cap rather than fail the job
+        if full:
+            self._wait_for_slot(job, message)
+            return False
+        return True
 
     def _still_running(self, organization_id: str, job_ids: list[str]) -> list[str]:
         """Drops slots whose jobs ended without releasing them (a crash between the two writes)."""
@@ -215,25 +223,26 @@ class LifecycleMixin:
 
     def _wait_for_slot(self, job: ExportJob, message: WorkMessage) -> None:
         # Touching the job keeps the stalled-job timer from counting the wait as a lost message.
-        job.updated_at = self.clock.now()
+        def touch(waiting: ExportJob) -> bool:
+            waiting.updated_at = self.clock.now()
+            return True
+
         try:
-            self.jobs.replace(job)
+            update_job(self.jobs, job.organization_id, job.job_id, touch, current=job, attempts=1)
         except ConcurrencyConflict:
             return  # cancelled or moved meanwhile: whoever changed it carries on
         self.work.send(message, delay=timedelta(seconds=self.settings.cap_wait_seconds))
         log.info("export %s waits: %s already runs its maximum of jobs", job.job_id, job.organization_id)
 
     def _release_running_slot(self, organization_id: str, job_id: str) -> None:
-        for _ in range(20):
-            record = self.limits.read(organization_id, RUNNING_KEY)
+        def release(record: LimitRecord) -> bool:
             if job_id not in record.job_ids:
-                return
+                return False
             record.job_ids.remove(job_id)
-            try:
-                self.limits.write(organization_id, RUNNING_KEY, record)
-            except ConcurrencyConflict:
-                continue
-            return
+            return True
+
+        with contextlib.suppress(ConcurrencyConflict):
+            update_limit(self.limits, organization_id, RUNNING_KEY, release)
 
     # ---- transitions to completed, failed, cancelled ------------------------------------------------
 
@@ -269,16 +278,14 @@ class LifecycleMixin:
                     first_attempt_at=self.clock.now(),
                 )
             )
-        for _ in range(5):
-            job.event_pending = False
-            try:
-                self.jobs.replace(job)
-                return
-            except ConcurrencyConflict:
-                current = self.jobs.get(job.organization_id, job.job_id)
-                if current is None or not current.event_pending:
-                    return
-                job = current
+        def published(stored: ExportJob) -> bool:
+            if not stored.event_pending:
+                return False  # another run of this publication cleared it
+            stored.event_pending = False
+            return True
+
+        with contextlib.suppress(ConcurrencyConflict):
+            update_job(self.jobs, job.organization_id, job.job_id, published, current=job, attempts=5)
 
     def republish_pending(self) -> int:
         """The timer's repair: final jobs whose event a crash left unpublished."""
@@ -304,25 +311,30 @@ class LifecycleMixin:
             with contextlib.suppress(Conflict):
                 self.cancel(principal, job_id, client=client)
             job = self._visible_job(principal, job_id)
-        for _ in range(10):
-            if job.deleted_at is not None:
-                return
-            self._discard_files(job)
+
+        def mark_deleted(stored: ExportJob) -> bool:
+            if stored.deleted_at is not None:
+                return False
+            self._discard_files(stored)
             now = self.clock.now()
-            job.deleted_at = now
-            job.deleted_by_id = principal.user_id
-            job.is_cleaned_up = True
-            job.cleaned_up_at = job.cleaned_up_at or now
-            job.updated_at = now
-            try:
-                job = self.jobs.replace(job)
-            except ConcurrencyConflict:
-                job = self._visible_job(principal, job_id)
-                continue
-            self._record(job, "deleted", actor_id=principal.user_id, actor_name=principal.name, client=client)
-            log.info("export %s deleted by %s", job.job_id, principal.user_id)
+            stored.deleted_at = now
+            stored.deleted_by_id = principal.user_id
+            stored.is_cleaned_up = True
+            stored.cleaned_up_at = stored.cleaned_up_at or now
+            stored.updated_at = now
+            return True
+
+        try:
+            updated = update_job(self.jobs, job.organization_id, job_id, mark_deleted, current=job)
+        except ConcurrencyConflict:
+            raise Conflict(f"Export {job_id} kept changing while it was being deleted; try again.") from None
+        if updated is None:
+            raise NotFound(f"No export {job_id} was found.")
+        if not updated.written:
             return
-        raise Conflict(f"Export {job_id} kept changing while it was being deleted; try again.")
+        job = updated.job
+        self._record(job, "deleted", actor_id=principal.user_id, actor_name=principal.name, client=client)
+        log.info("export %s deleted by %s", job.job_id, principal.user_id)
 
     def audit_trail(self, principal: Principal, job_id: str) -> AuditTrail:
         if not principal.has(MANAGE_SYSTEM_SETTINGS):
@@ -427,18 +439,15 @@ class LifecycleMixin:
         )
 
     def _record_delivery(self, job: ExportJob, attempt: DeliveryAttempt) -> None:
-        for _ in range(10):
-            if not any(d.attempt == attempt.attempt for d in job.deliveries):
-                job.deliveries.append(attempt)
-            try:
-                self.jobs.replace(job)
-                return
-            except ConcurrencyConflict:
-                current = self.jobs.get(job.organization_id, job.job_id)
-                if current is None:
-                    return
-                job = current
-        log.warning("export %s: delivery attempt %s could not be recorded", job.job_id, attempt.attempt)
+        def note(stored: ExportJob) -> bool:
+            if not any(d.attempt == attempt.attempt for d in stored.deliveries):
+                stored.deliveries.append(attempt)
+            return True
+
+        try:
+            update_job(self.jobs, job.organization_id, job.job_id, note, current=job)
+        except ConcurrencyConflict:
+            log.warning("export %s: delivery attempt %s could not be recorded", job.job_id, attempt.attempt)
 
     # ---- helpers -------------------------------------------------------------------------------------
 

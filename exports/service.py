@@ -58,6 +58,7 @@ from exports.ports import (
     WorkQueue,
 )
 from exports.sorting import merge, run_name, write_run
+from exports.updates import update_job
 from shared.auth import ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, MANAGE_SYSTEM_SETTINGS, Principal
 from shared.errors import (
     BadMessage,
@@ -80,6 +81,10 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 200
 # Job ids sort newest first in a partition: an inverted millisecond clock, then a uuid4 (122 random bits).
 _INVERTED_CLOCK_BASE = 10**13 - 1
 COUNT_PAGE = 5_000
+# Lost races before a cancel gives up and answers 409 (it used to retry without a bound).
+CANCEL_ATTEMPTS = 50
+# Every shard saves its steps into the one job: many may race, so a shard's save retries longer.
+SHARD_SAVE_ATTEMPTS = 50
 
 
 def new_job_id(created_at: datetime) -> str:
@@ -254,29 +259,37 @@ class ExportService(LifecycleMixin):
     def cancel(self, principal: Principal, job_id: str, *, client: str | None = None) -> JobView:
         job = self._visible_job(principal, job_id)
         self._require_dataset_permission(principal, job, "Cancelling")
-        while True:
-            if job.status is JobStatus.CANCELLED:
-                return JobView.of(job)
-            if job.status.is_final:
+
+        def mark_cancelled(stored: ExportJob) -> bool:
+            if stored.status is JobStatus.CANCELLED:
+                return False
+            if stored.status.is_final:
                 raise Conflict(
-                    f"The export is already {job.status.value}; only queued or running exports can be cancelled."
+                    f"The export is already {stored.status.value}; only queued or running exports can be cancelled."
                 )
             now = self.clock.now()
-            job.status = JobStatus.CANCELLED
-            job.stage = None
-            job.completed_at = now
-            job.updated_at = now
-            job.expires_at = expires_at(self.settings, job.dataset, now)
-            job.event_pending = True
-            try:
-                job = self.jobs.replace(job)
-            except ConcurrencyConflict:
-                job = self._visible_job(principal, job_id)
-                continue
-            log.info("export %s cancelled by %s", job.job_id, principal.user_id, extra=_log_fields(job))
-            self._record(job, "cancelled", actor_id=principal.user_id, actor_name=principal.name, client=client)
-            self._publish_transition(job)
+            stored.status = JobStatus.CANCELLED
+            stored.stage = None
+            stored.completed_at = now
+            stored.updated_at = now
+            stored.expires_at = expires_at(self.settings, stored.dataset, now)
+            stored.event_pending = True
+            return True
+
+        try:
+            updated = update_job(self.jobs, job.organization_id, job_id, mark_cancelled, current=job,
+                                 attempts=CANCEL_ATTEMPTS)
+        except ConcurrencyConflict:
+            raise Conflict(f"Export {job_id} kept changing while it was being cancelled; try again.") from None
+        if updated is None:
+            raise NotFound(f"No export {job_id} was found.")
+        job = updated.job
+        if not updated.written:
             return JobView.of(job)
+        log.info("export %s cancelled by %s", job.job_id, principal.user_id, extra=_log_fields(job))
+        self._record(job, "cancelled", actor_id=principal.user_id, actor_name=principal.name, client=client)
+        self._publish_transition(job)
+        return JobView.of(job)
 
     def download_link(self, principal: Principal, job_id: str, *, client: str | None = None) -> str:
         job = self._visible_job(principal, job_id)
@@ -529,33 +542,35 @@ class ExportService(LifecycleMixin):
     def _record_shard(self, job: ExportJob, index: int, seq: int, state: ShardState) -> ExportJob:
         """Saves one shard's step into the job; other shards save theirs at the same time, so a
         conflict re-reads the job and applies the step again (never over a newer step of this shard)."""
-        for _ in range(50):
-            current = job.checkpoint.shards[index]
+
+        def save_step(stored: ExportJob) -> bool:
+            if stored.status.is_final:
+                raise ConcurrencyConflict(f"export {stored.job_id} ended while its shard was being saved")
+            current = stored.checkpoint.shards[index]
             if _same_step(current, state):
-                return job  # already saved: an answer was lost and the retry saw our own write
+                return False  # already saved: an answer was lost and the retry saw our own write
             if current.seq != seq:
                 raise ConcurrencyConflict("another copy of this shard's step saved first")
-            checkpoint = job.checkpoint
+            checkpoint = stored.checkpoint
             checkpoint.shards[index] = state.model_copy(deep=True)
             _keep_first_samples(checkpoint.shards)
             checkpoint.rows_written = sum(shard.rows for shard in checkpoint.shards)
             checkpoint.bytes_written = sum(shard.bytes for shard in checkpoint.shards)
-            job.processed_rows = checkpoint.rows_written
-            total = max(job.total_rows or 0, checkpoint.rows_written)
-            job.progress = min(99, int(100 * checkpoint.rows_written / total) if total else 0)
+            stored.processed_rows = checkpoint.rows_written
+            total = max(stored.total_rows or 0, checkpoint.rows_written)
+            stored.progress = min(99, int(100 * checkpoint.rows_written / total) if total else 0)
             if all(shard.done for shard in checkpoint.shards):
-                job.stage = JobStage.FINALIZING
+                stored.stage = JobStage.FINALIZING
                 checkpoint.seq += 1
             checkpoint.redrives = 0
-            job.updated_at = self.clock.now()
-            try:
-                return self.jobs.replace(job)
-            except ConcurrencyConflict:
-                fresh = self.jobs.get(job.organization_id, job.job_id)
-                if fresh is None or fresh.status.is_final:
-                    raise
-                job = fresh
-        raise ConcurrencyConflict("too many shards saved at once")
+            stored.updated_at = self.clock.now()
+            return True
+
+        updated = update_job(self.jobs, job.organization_id, job.job_id, save_step, current=job,
+                             attempts=SHARD_SAVE_ATTEMPTS)
+        if updated is None:
+            raise ConcurrencyConflict(f"export {job.job_id} was removed while its shard was being saved")
+        return updated.job
 
     def _sort_into_runs(self, job: ExportJob, plan: TicketPlan) -> None:
         """The counting stage of a sorted export: sorted runs of one batch each, in blob storage."""
@@ -725,12 +740,17 @@ class ExportService(LifecycleMixin):
         self.redrive(job)
 
     def redrive(self, job: ExportJob) -> None:
-        job.checkpoint.redrives += 1
-        job.updated_at = self.clock.now()
+        def count_redrive(stored: ExportJob) -> bool:
+            stored.checkpoint.redrives += 1
+            stored.updated_at = self.clock.now()
+            return True
+
         try:
-            job = self.jobs.replace(job)
+            updated = update_job(self.jobs, job.organization_id, job.job_id, count_redrive, current=job, attempts=1)
         except ConcurrencyConflict:
             return
+        assert updated is not None  # a given copy is never "missing"
+        job = updated.job
         log.warning(
             "export %s re-driven from step %s",
             job.job_id,
@@ -747,27 +767,22 @@ class ExportService(LifecycleMixin):
         self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=job.checkpoint.seq))
 
     def _save(self, job: ExportJob) -> ExportJob:
-        job.updated_at = self.clock.now()
-        try:
-            return self.jobs.replace(job)
-        except ConcurrencyConflict:
-            # A replace whose answer was lost is retried by the client and then fails its own ETag check.
-            # If the stored job is exactly the state this step wrote (by it, or by a twin copy of its
-            # message), carry on: the next message may go out twice, which `seq` makes harmless.
-            current = self.jobs.get(job.organization_id, job.job_id)
-            if current is None or (current.status, current.stage, current.checkpoint) != (
-                job.status,
-                job.stage,
-                job.checkpoint,
-            ):
-                raise
-            return current
+        def touch(stored: ExportJob) -> bool:
+            stored.updated_at = self.clock.now()
+            return True
+
+        # If the stored job is exactly the state this step wrote (by it, or by a twin copy of its
+        # message), carry on: the next message may go out twice, which `seq` makes harmless.
+        updated = update_job(
+            self.jobs, job.organization_id, job.job_id, touch, current=job, attempts=1, already_saved=_same_state
+        )
+        assert updated is not None  # a given copy is never "missing"
+        return updated.job
 
     def _fail(self, job: ExportJob, message: str, details: dict[str, object] | None) -> None:
-        for _ in range(5):
-            current = self.jobs.get(job.organization_id, job.job_id)
-            if current is None or current.status.is_final:
-                return
+        def mark_failed(current: ExportJob) -> bool:
+            if current.status.is_final:
+                return False
             now = self.clock.now()
             current.status = JobStatus.FAILED
             current.stage = None
@@ -777,13 +792,16 @@ class ExportService(LifecycleMixin):
             current.updated_at = now
             current.expires_at = expires_at(self.settings, current.dataset, now)
             current.event_pending = True
-            try:
-                current = self.jobs.replace(current)
-            except ConcurrencyConflict:
-                continue
-            log.warning("export %s failed: %s", job.job_id, message, extra=_log_fields(current))
-            self._publish_transition(current)
+            return True
+
+        try:
+            updated = update_job(self.jobs, job.organization_id, job.job_id, mark_failed, attempts=5)
+        except ConcurrencyConflict:
             return
+        if updated is None or not updated.written:
+            return
+        log.warning("export %s failed: %s", job.job_id, message, extra=_log_fields(updated.job))
+        self._publish_transition(updated.job)
 
     def reject_work_message(self, body: bytes, reason: str, *, attempt: int) -> None:
         """On its last attempt, an unreadable work message fails the job it names (same organization only)."""
@@ -822,10 +840,14 @@ class ExportService(LifecycleMixin):
         for job in self.jobs.list_expired(now):
             # Delete first: a crash before the mark leaves the job listed for the next run.
             self._discard_files(job)
-            job.is_cleaned_up = True
-            job.cleaned_up_at = now
+
+            def mark_cleaned_up(stored: ExportJob) -> bool:
+                stored.is_cleaned_up = True
+                stored.cleaned_up_at = now
+                return True
+
             try:
-                self.jobs.replace(job)
+                update_job(self.jobs, job.organization_id, job.job_id, mark_cleaned_up, current=job, attempts=1)
             except ConcurrencyConflict:
                 continue
             cleaned += 1
@@ -905,6 +927,11 @@ def _dataset_permission(dataset: Dataset) -> str:
 def _log_fields(job: ExportJob, **fields: object) -> dict[str, object]:
     """The `extra` of a log line about a job (shared/logging_json.py writes it as JSON fields)."""
     return {"job_id": job.job_id, "organization_id": job.organization_id, "status": job.status, **fields}
+
+
+def _same_state(stored: ExportJob, ours: ExportJob) -> bool:
+    """The stored job is the state a step wrote: its status, stage and checkpoint."""
+    return (stored.status, stored.stage, stored.checkpoint) == (ours.status, ours.stage, ours.checkpoint)
 
 
 def _same_step(saved: ShardState, state: ShardState) -> bool:
