@@ -25,11 +25,11 @@ from exports.models import (
     AuditEntry,
     AuditTrail,
     CreateExportRequest,
-    Dataset,
     DeliveryAttempt,
     ExportJob,
     JobStatus,
     NotificationMessage,
+    Retention,
     WorkMessage,
 )
 from exports.ports import (
@@ -81,16 +81,6 @@ _DELIVERY_ERRORS = {
     "unreachable": "unreachable: no connection, or no HTTP answer, from the receiver's checked addresses",
 }
 AuditAction = Literal["requested", "cancelled", "deleted", "downloaded", "completed", "failed"]
-
-
-def expires_at(settings: Settings, dataset: Dataset, ended_at: datetime) -> datetime:
-    """When a job of `dataset` that ended (completed, failed or was cancelled) at `ended_at` expires.
-
-    The one retention rule: ticket exports are kept EXPORTS_TICKET_EXPIRY_HOURS (72), case exports
-    EXPORTS_CASE_EXPIRY_HOURS (168, 7 days), counted from the end of the job.
-    """
-    hours = settings.ticket_expiry_hours if dataset is Dataset.TICKETS else settings.case_expiry_hours
-    return ended_at + timedelta(hours=hours)
 
 
 class LifecycleMixin:
@@ -279,10 +269,7 @@ class LifecycleMixin:
                 )
             )
         def published(stored: ExportJob) -> bool:
-            if not stored.event_pending:
-                return False  # another run of this publication cleared it
-            stored.event_pending = False
-            return True
+            return stored.event_published()
 
         with contextlib.suppress(ConcurrencyConflict):
             update_job(self.jobs, job.organization_id, job.job_id, published, current=job, attempts=5)
@@ -315,14 +302,8 @@ class LifecycleMixin:
         def mark_deleted(stored: ExportJob) -> bool:
             if stored.deleted_at is not None:
                 return False
-            self._discard_files(stored)
-            now = self.clock.now()
-            stored.deleted_at = now
-            stored.deleted_by_id = principal.user_id
-            stored.is_cleaned_up = True
-            stored.cleaned_up_at = stored.cleaned_up_at or now
-            stored.updated_at = now
-            return True
+            self._discard_files(stored)  # the file goes first: a crash before the mark leaves it findable
+            return stored.delete(principal.user_id, self.clock.now())
 
         try:
             updated = update_job(self.jobs, job.organization_id, job_id, mark_deleted, current=job)
@@ -440,8 +421,7 @@ class LifecycleMixin:
 
     def _record_delivery(self, job: ExportJob, attempt: DeliveryAttempt) -> None:
         def note(stored: ExportJob) -> bool:
-            if not any(d.attempt == attempt.attempt for d in stored.deliveries):
-                stored.deliveries.append(attempt)
+            stored.note_delivery(attempt)
             return True
 
         try:
@@ -450,6 +430,10 @@ class LifecycleMixin:
             log.warning("export %s: delivery attempt %s could not be recorded", job.job_id, attempt.attempt)
 
     # ---- helpers -------------------------------------------------------------------------------------
+
+    @property
+    def _retention(self) -> Retention:
+        return Retention(ticket_hours=self.settings.ticket_expiry_hours, case_hours=self.settings.case_expiry_hours)
 
     @property
     def _local(self) -> bool:

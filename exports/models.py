@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -20,6 +21,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from exports.dates import GREATER_OR_EQUAL, LESS_OR_EQUAL, Comparison, Span, as_moment, comparisons, holds
+from shared.errors import ConcurrencyConflict, Conflict
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 FieldName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_.]*$")]
@@ -419,6 +421,22 @@ class DeliveryAttempt(CamelModel):
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How long an ended job and its file are kept, counted from the end of the job.
+
+    The one retention rule: ticket exports are kept EXPORTS_TICKET_EXPIRY_HOURS (72), case exports
+    EXPORTS_CASE_EXPIRY_HOURS (168, 7 days).
+    """
+
+    ticket_hours: float
+    case_hours: float
+
+    def expires_at(self, dataset: Dataset, ended_at: datetime) -> datetime:
+        hours = self.ticket_hours if dataset is Dataset.TICKETS else self.case_hours
+        return ended_at + timedelta(hours=hours)
+
+
 class ExportJob(BaseModel):
     """The job as the domain sees it; stored in Table storage by the job store."""
 
@@ -461,6 +479,131 @@ class ExportJob(BaseModel):
     deleted_at: datetime | None = None
     deleted_by_id: str | None = None
     etag: str | None = None
+
+    # ---- transitions: each changes the job in place; a bool says whether there is anything to save -----
+
+    def start(self, now: datetime) -> None:
+        self.status = JobStatus.RUNNING
+        self.stage = JobStage.COUNTING
+        self.started_at = now
+
+    def _end(self, status: JobStatus, now: datetime, retention: Retention) -> None:
+        """The one rule for a final state: no stage, ended now, expiring from now, and its event owed.
+
+        `event_pending` is set in the same write that makes the job final, so a crash before the event
+        is published leaves the flag for the timer to find.
+        """
+        self.status = status
+        self.stage = None
+        self.completed_at = now
+        self.updated_at = now
+        self.expires_at = retention.expires_at(self.dataset, now)
+        self.event_pending = True
+
+    def complete(self, file_size_bytes: int, now: datetime, retention: Retention) -> None:
+        self._end(JobStatus.COMPLETED, now, retention)
+        self.progress = 100
+        self.total_rows = self.checkpoint.rows_written
+        self.processed_rows = self.checkpoint.rows_written
+        self.file_size_bytes = file_size_bytes
+
+    def fail(self, message: str, details: dict[str, object] | None, now: datetime, retention: Retention) -> bool:
+        """False for a job that already ended: its first end stands."""
+        if self.status.is_final:
+            return False
+        self._end(JobStatus.FAILED, now, retention)
+        self.error_message = message
+        self.error_details = dict(details or {})
+        return True
+
+    def cancel(self, now: datetime, retention: Retention) -> bool:
+        """False if already cancelled; a job that completed or failed cannot be cancelled (Conflict)."""
+        if self.status is JobStatus.CANCELLED:
+            return False
+        if self.status.is_final:
+            raise Conflict(
+                f"The export is already {self.status.value}; only queued or running exports can be cancelled."
+            )
+        self._end(JobStatus.CANCELLED, now, retention)
+        return True
+
+    def delete(self, deleted_by_id: str, now: datetime) -> bool:
+        """Marks the job deleted and its file gone; the record stays for the audit trail. False if deleted."""
+        if self.deleted_at is not None:
+            return False
+        self.deleted_at = now
+        self.deleted_by_id = deleted_by_id
+        self.is_cleaned_up = True
+        self.cleaned_up_at = self.cleaned_up_at or now
+        self.updated_at = now
+        return True
+
+    def event_published(self) -> bool:
+        """Clears the outbox flag; False if another run of the publication cleared it already."""
+        if not self.event_pending:
+            return False
+        self.event_pending = False
+        return True
+
+    def note_delivery(self, attempt: DeliveryAttempt) -> None:
+        """Records a webhook delivery attempt once, whichever copy of its message records it."""
+        if not any(d.attempt == attempt.attempt for d in self.deliveries):
+            self.deliveries.append(attempt)
+
+    def cleaned_up(self, now: datetime) -> None:
+        self.is_cleaned_up = True
+        self.cleaned_up_at = now
+
+    def redriven(self, now: datetime) -> None:
+        self.checkpoint.redrives += 1
+        self.updated_at = now
+
+    def record_shard(self, index: int, seq: int, state: ShardState, now: datetime) -> bool:
+        """Saves shard `index`'s step `seq` as `state`; the job goes on to finalizing with its last shard.
+
+        False if this very step is saved already (a lost answer whose retry saw our own write). Another
+        copy of the step saving first, or a job that ended meanwhile, is a ConcurrencyConflict.
+        """
+        if self.status.is_final:
+            raise ConcurrencyConflict(f"export {self.job_id} ended while its shard was being saved")
+        checkpoint = self.checkpoint
+        current = checkpoint.shards[index]
+        if _same_step(current, state):
+            return False
+        if current.seq != seq:
+            raise ConcurrencyConflict("another copy of this shard's step saved first")
+        checkpoint.shards[index] = state.model_copy(deep=True)
+        _keep_first_samples(checkpoint.shards)
+        checkpoint.rows_written = sum(shard.rows for shard in checkpoint.shards)
+        checkpoint.bytes_written = sum(shard.bytes for shard in checkpoint.shards)
+        self.processed_rows = checkpoint.rows_written
+        total = max(self.total_rows or 0, checkpoint.rows_written)
+        self.progress = min(99, int(100 * checkpoint.rows_written / total) if total else 0)
+        if all(shard.done for shard in checkpoint.shards):
+            self.stage = JobStage.FINALIZING
+            checkpoint.seq += 1
+        checkpoint.redrives = 0
+        self.updated_at = now
+        return True
+
+
+def _same_step(saved: ShardState, state: ShardState) -> bool:
+    """The shard's step as saved; its samples may since have been trimmed because earlier shards hold enough."""
+    return saved.model_copy(update={"warning_samples": []}) == state.model_copy(update={"warning_samples": []})
+
+
+def _keep_first_samples(shards: list[ShardState]) -> None:
+    """Keeps only the warning samples that can still be among the job's first ones, in shard (= file) order.
+
+    Earlier shards only ever gain samples, so a sample beyond the first WARNING_SAMPLES of all shards in
+    order never comes back: dropping it keeps the checkpoint small whatever the number of shards, and the
+    job's samples are the same whichever order the shards ran in.
+    """
+    room = WARNING_SAMPLES
+    for shard in shards:
+        if len(shard.warning_samples) > room:
+            shard.warning_samples = shard.warning_samples[:room]
+        room -= len(shard.warning_samples)
 
 
 class JobView(CamelModel):

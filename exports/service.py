@@ -22,7 +22,7 @@ from exports.datasets.tickets import TicketPlan, decode_entity, encode_entity
 from exports.engine import ExportBatch, block_ids
 from exports.events import Resolver, system_resolver
 from exports.formats import FormatOptions, content_type, file_extension, writer_for
-from exports.lifecycle import LifecycleMixin, expires_at
+from exports.lifecycle import LifecycleMixin
 from exports.messages import InvalidRequestMessage, named_job
 from exports.models import (
     WARNING_SAMPLES,
@@ -261,20 +261,7 @@ class ExportService(LifecycleMixin):
         self._require_dataset_permission(principal, job, "Cancelling")
 
         def mark_cancelled(stored: ExportJob) -> bool:
-            if stored.status is JobStatus.CANCELLED:
-                return False
-            if stored.status.is_final:
-                raise Conflict(
-                    f"The export is already {stored.status.value}; only queued or running exports can be cancelled."
-                )
-            now = self.clock.now()
-            stored.status = JobStatus.CANCELLED
-            stored.stage = None
-            stored.completed_at = now
-            stored.updated_at = now
-            stored.expires_at = expires_at(self.settings, stored.dataset, now)
-            stored.event_pending = True
-            return True
+            return stored.cancel(self.clock.now(), self._retention)
 
         try:
             updated = update_job(self.jobs, job.organization_id, job_id, mark_cancelled, current=job,
@@ -353,9 +340,7 @@ class ExportService(LifecycleMixin):
     def _advance(self, job: ExportJob) -> None:
         now = self.clock.now()
         if job.status is JobStatus.QUEUED:
-            job.status = JobStatus.RUNNING
-            job.stage = JobStage.COUNTING
-            job.started_at = now
+            job.start(now)
         if job.stage is JobStage.COUNTING:
             self._count(job)
         elif job.stage is JobStage.EXPORTING and job.checkpoint.shards:
@@ -544,27 +529,7 @@ class ExportService(LifecycleMixin):
         conflict re-reads the job and applies the step again (never over a newer step of this shard)."""
 
         def save_step(stored: ExportJob) -> bool:
-            if stored.status.is_final:
-                raise ConcurrencyConflict(f"export {stored.job_id} ended while its shard was being saved")
-            current = stored.checkpoint.shards[index]
-            if _same_step(current, state):
-                return False  # already saved: an answer was lost and the retry saw our own write
-            if current.seq != seq:
-                raise ConcurrencyConflict("another copy of this shard's step saved first")
-            checkpoint = stored.checkpoint
-            checkpoint.shards[index] = state.model_copy(deep=True)
-            _keep_first_samples(checkpoint.shards)
-            checkpoint.rows_written = sum(shard.rows for shard in checkpoint.shards)
-            checkpoint.bytes_written = sum(shard.bytes for shard in checkpoint.shards)
-            stored.processed_rows = checkpoint.rows_written
-            total = max(stored.total_rows or 0, checkpoint.rows_written)
-            stored.progress = min(99, int(100 * checkpoint.rows_written / total) if total else 0)
-            if all(shard.done for shard in checkpoint.shards):
-                stored.stage = JobStage.FINALIZING
-                checkpoint.seq += 1
-            checkpoint.redrives = 0
-            stored.updated_at = self.clock.now()
-            return True
+            return stored.record_shard(index, seq, state, self.clock.now())
 
         updated = update_job(self.jobs, job.organization_id, job.job_id, save_step, current=job,
                              attempts=SHARD_SAVE_ATTEMPTS)
@@ -690,15 +655,7 @@ class ExportService(LifecycleMixin):
             content_disposition=attachment(job.file_name),
         )
         now = self.clock.now()
-        job.status = JobStatus.COMPLETED
-        job.stage = None
-        job.progress = 100
-        job.total_rows = job.checkpoint.rows_written
-        job.processed_rows = job.checkpoint.rows_written
-        job.file_size_bytes = size
-        job.completed_at = now
-        job.expires_at = expires_at(self.settings, job.dataset, now)
-        job.event_pending = True
+        job.complete(size, now, self._retention)
         try:
             job = self._save(job)
         except ConcurrencyConflict:
@@ -741,8 +698,7 @@ class ExportService(LifecycleMixin):
 
     def redrive(self, job: ExportJob) -> None:
         def count_redrive(stored: ExportJob) -> bool:
-            stored.checkpoint.redrives += 1
-            stored.updated_at = self.clock.now()
+            stored.redriven(self.clock.now())
             return True
 
         try:
@@ -781,18 +737,7 @@ class ExportService(LifecycleMixin):
 
     def _fail(self, job: ExportJob, message: str, details: dict[str, object] | None) -> None:
         def mark_failed(current: ExportJob) -> bool:
-            if current.status.is_final:
-                return False
-            now = self.clock.now()
-            current.status = JobStatus.FAILED
-            current.stage = None
-            current.error_message = message
-            current.error_details = dict(details or {})
-            current.completed_at = now
-            current.updated_at = now
-            current.expires_at = expires_at(self.settings, current.dataset, now)
-            current.event_pending = True
-            return True
+            return current.fail(message, details, self.clock.now(), self._retention)
 
         try:
             updated = update_job(self.jobs, job.organization_id, job.job_id, mark_failed, attempts=5)
@@ -842,8 +787,7 @@ class ExportService(LifecycleMixin):
             self._discard_files(job)
 
             def mark_cleaned_up(stored: ExportJob) -> bool:
-                stored.is_cleaned_up = True
-                stored.cleaned_up_at = now
+                stored.cleaned_up(now)
                 return True
 
             try:
@@ -932,25 +876,6 @@ def _log_fields(job: ExportJob, **fields: object) -> dict[str, object]:
 def _same_state(stored: ExportJob, ours: ExportJob) -> bool:
     """The stored job is the state a step wrote: its status, stage and checkpoint."""
     return (stored.status, stored.stage, stored.checkpoint) == (ours.status, ours.stage, ours.checkpoint)
-
-
-def _same_step(saved: ShardState, state: ShardState) -> bool:
-    """The shard's step as saved; its samples may since have been trimmed because earlier shards hold enough."""
-    return saved.model_copy(update={"warning_samples": []}) == state.model_copy(update={"warning_samples": []})
-
-
-def _keep_first_samples(shards: builtins.list[ShardState]) -> None:
-    """Keeps only the warning samples that can still be among the job's first ones, in shard (= file) order.
-
-    Earlier shards only ever gain samples, so a sample beyond the first WARNING_SAMPLES of all shards in
-    order never comes back: dropping it keeps the checkpoint small whatever the number of shards, and the
-    job's samples are the same whichever order the shards ran in.
-    """
-    room = WARNING_SAMPLES
-    for shard in shards:
-        if len(shard.warning_samples) > room:
-            shard.warning_samples = shard.warning_samples[:room]
-        room -= len(shard.warning_samples)
 
 
 def _plausible_job_id(job_id: str) -> bool:
