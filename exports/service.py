@@ -16,9 +16,7 @@ from typing import Any
 import orjson
 
 from exports import datasets
-from exports.datasets.cases import CasePlan
 from exports.datasets.columns import CellWarnings
-from exports.datasets.tickets import TicketPlan, decode_entity, encode_entity
 from exports.engine import ExportBatch, block_ids
 from exports.events import Resolver, system_resolver
 from exports.formats import FormatOptions, content_type, file_extension, writer_for
@@ -354,8 +352,9 @@ class ExportService(LifecycleMixin):
     def _count(self, job: ExportJob) -> None:
         checkpoint = job.checkpoint
         plan = datasets.plan_for(job, self.settings)
-        if isinstance(plan, TicketPlan) and job.request.sort_field:
-            self._sort_into_runs(job, plan)
+        sorted_plan = datasets.sorting_for(plan)
+        if sorted_plan is not None:
+            self._sort_into_runs(job, sorted_plan)
             return
         deadline = self.monotonic() + self.settings.batch_time_budget_seconds
         cursor = checkpoint.count_cursor
@@ -419,9 +418,7 @@ class ExportService(LifecycleMixin):
             return False
         if FormatOptions.of(job.request).compression is not Compression.NONE:
             return False
-        if isinstance(plan, TicketPlan):
-            return not job.request.sort_field
-        return isinstance(plan, CasePlan) and plan.per_record_kind is None
+        return datasets.counts_keys(plan)
 
     # ---- shards ----------------------------------------------------------------------------------
 
@@ -537,7 +534,7 @@ class ExportService(LifecycleMixin):
             raise ConcurrencyConflict(f"export {job.job_id} was removed while its shard was being saved")
         return updated.job
 
-    def _sort_into_runs(self, job: ExportJob, plan: TicketPlan) -> None:
+    def _sort_into_runs(self, job: ExportJob, plan: datasets.SortedPlan) -> None:
         """The counting stage of a sorted export: sorted runs of one batch each, in blob storage."""
         checkpoint = job.checkpoint
         deadline = self.monotonic() + self.settings.batch_time_budget_seconds
@@ -547,7 +544,7 @@ class ExportService(LifecycleMixin):
             if batch:
                 batch.sort(key=plan.sort_key)
                 name = run_name(self.settings.sort_runs_prefix, job.blob_name, checkpoint.sort_runs)
-                write_run(self.runs, name, [encode_entity(entity) for entity in batch])
+                write_run(self.runs, name, [plan.encode_unit(entity) for entity in batch])
                 checkpoint.sort_runs += 1
                 checkpoint.counted += len(batch)
                 checkpoint.count_cursor = max(str(entity["RowKey"]) for entity in batch)
@@ -560,19 +557,20 @@ class ExportService(LifecycleMixin):
         self._save_and_continue(job)
 
     def _units(self, job: ExportJob, plan: datasets.ExportPlan) -> Iterator[dict[str, Any]]:
-        if isinstance(plan, TicketPlan) and job.request.sort_field:
+        sorted_plan = datasets.sorting_for(plan)
+        if sorted_plan is not None:
             names = [
                 run_name(self.settings.sort_runs_prefix, job.blob_name, index)
                 for index in range(job.checkpoint.sort_runs)
             ]
-            return merge(self.runs, names, job.checkpoint.cursor, decode_entity, plan.sort_key)
+            return merge(self.runs, names, job.checkpoint.cursor, sorted_plan.decode_unit, sorted_plan.sort_key)
         return plan.units(self.source, job.checkpoint.cursor)
 
     def _rows(
         self, job: ExportJob, plan: datasets.ExportPlan, warnings: CellWarnings
     ) -> Callable[[dict[str, Any]], builtins.list[builtins.list[Any]]]:
         build = plan.row_builder(warnings)
-        if isinstance(plan, TicketPlan) and job.request.sort_field:
+        if datasets.sorting_for(plan) is not None:
             return lambda unit: build(unit["entity"])
         return build
 
