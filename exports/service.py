@@ -56,6 +56,7 @@ from exports.ports import (
     WorkQueue,
 )
 from exports.sorting import merge, run_name, write_run
+from exports.steps import Action, next_step, stage_action
 from exports.updates import update_job
 from shared.auth import ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, MANAGE_SYSTEM_SETTINGS, Principal
 from shared.errors import (
@@ -291,25 +292,48 @@ class ExportService(LifecycleMixin):
 
     def run_step(self, message: WorkMessage, *, attempt: int = 1) -> None:
         """Processes one queue message: one bounded step of one job, safe to repeat."""
-        job = self.jobs.get(message.org_id, message.job_id)
-        if job is None:
+        stored = self.jobs.get(message.org_id, message.job_id)
+        step = next_step(
+            stored, message, now=self.clock.now(), redrive_after_seconds=self.settings.redrive_after_seconds
+        )
+        if stored is None:
             raise BadMessage(f"work message names export {message.job_id}, which does not exist in that organization")
-        if job.status.is_final:
-            if job.status is JobStatus.CANCELLED:
+        job = stored
+        action = step.action
+        if action is Action.ENDED:
+            if step.discard_files:
                 self._discard_files(job)
-            if job.event_pending:
+            if step.publish:
                 self._publish_transition(job)
-            return
-        if message.shard is not None:
-            self._run_shard_step(job, message, attempt)
-            return
-        checkpoint = job.checkpoint
-        if message.seq != checkpoint.seq:
-            self._on_stale_message(job, message)
-            return
-        if job.status is JobStatus.QUEUED and not self._take_running_slot(job, message):
-            return
-        self._guarded(job, message, attempt, lambda: self._advance(job))
+        elif action is Action.AHEAD:
+            log.warning(
+                "export %s: message for step %s is ahead of step %s; dropped",
+                job.job_id,
+                message.seq,
+                job.checkpoint.seq,
+                extra=_log_fields(job, step=message.seq),
+            )
+        elif action is Action.REDRIVE:
+            self.redrive(job)
+        elif action is Action.NO_SUCH_SHARD:
+            raise BadMessage(
+                f"work message names shard {message.shard} of export {job.job_id}, "
+                f"which has {len(job.checkpoint.shards)}"
+            )
+        elif action is Action.REDRIVE_SHARD:
+            assert message.shard is not None
+            index, seq = message.shard, job.checkpoint.shards[message.shard].seq
+            log.warning("export %s shard %s re-driven from step %s", job.job_id, index, seq)
+            self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=seq, shard=index))
+        elif action is Action.SHARD_BATCH:
+            shard = message.shard
+            assert shard is not None
+            self._guarded(job, message, attempt, lambda: self._export_shard_batch(job, shard))
+        elif action is Action.START:
+            if self._take_running_slot(job, message):
+                self._guarded(job, message, attempt, lambda: self._advance(job))
+        elif action is not Action.STALE and action is not Action.STALE_SHARD:
+            self._guarded(job, message, attempt, lambda: self._advance(job))
 
     def _guarded(self, job: ExportJob, message: WorkMessage, attempt: int, step: Callable[[], None]) -> None:
         """Runs one step: a lost race is dropped, a permanent error fails the job, others are retried."""
@@ -336,17 +360,16 @@ class ExportService(LifecycleMixin):
             )
 
     def _advance(self, job: ExportJob) -> None:
-        now = self.clock.now()
         if job.status is JobStatus.QUEUED:
-            job.start(now)
-        if job.stage is JobStage.COUNTING:
+            job.start(self.clock.now())
+        action = stage_action(job)
+        if action is Action.COUNT:
             self._count(job)
-        elif job.stage is JobStage.EXPORTING and job.checkpoint.shards:
-            # A job-level message for a sharded export (a re-drive): every unfinished shard goes on.
+        elif action is Action.SEND_SHARDS:
             self._send_shards(job)
-        elif job.stage is JobStage.EXPORTING:
+        elif action is Action.EXPORT_BATCH:
             self._export_batch(job)
-        elif job.stage is JobStage.FINALIZING:
+        elif action is Action.FINALIZE:
             self._finalize(job)
 
     def _count(self, job: ExportJob) -> None:
@@ -426,27 +449,6 @@ class ExportService(LifecycleMixin):
         for index, shard in enumerate(job.checkpoint.shards):
             if not shard.done:
                 self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=shard.seq, shard=index))
-
-    def _run_shard_step(self, job: ExportJob, message: WorkMessage, attempt: int) -> None:
-        shards = job.checkpoint.shards
-        index = message.shard
-        assert index is not None
-        if index >= len(shards):
-            # Shards are only ever added, once, when counting ends: no real message names one beyond them.
-            raise BadMessage(f"work message names shard {index} of export {job.job_id}, which has {len(shards)}")
-        if job.stage is not JobStage.EXPORTING:
-            return  # the job went on to finalizing: a stale copy
-        shard = shards[index]
-        if shard.done or message.seq > shard.seq:
-            return
-        if message.seq < shard.seq:
-            # A stale copy. As for whole jobs: if the job stopped moving, the shard's next message was
-            # lost (a worker died between saving and sending), so this copy re-drives the shard.
-            if (self.clock.now() - job.updated_at).total_seconds() >= self.settings.redrive_after_seconds:
-                log.warning("export %s shard %s re-driven from step %s", job.job_id, index, shard.seq)
-                self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=shard.seq, shard=index))
-            return
-        self._guarded(job, message, attempt, lambda: self._export_shard_batch(job, index))
 
     def _export_shard_batch(self, job: ExportJob, index: int) -> None:
         checkpoint = job.checkpoint
@@ -677,22 +679,6 @@ class ExportService(LifecycleMixin):
         self._publish_transition(job)
         if job.checkpoint.sort_runs:
             self.runs.delete_all(f"{self.settings.sort_runs_prefix}/{job.blob_name}/")
-
-    def _on_stale_message(self, job: ExportJob, message: WorkMessage) -> None:
-        """A re-delivered or duplicated message. Re-drive only a job that stopped moving."""
-        if message.seq > job.checkpoint.seq:
-            log.warning(
-                "export %s: message for step %s is ahead of step %s; dropped",
-                job.job_id,
-                message.seq,
-                job.checkpoint.seq,
-                extra=_log_fields(job, step=message.seq),
-            )
-            return
-        idle = (self.clock.now() - job.updated_at).total_seconds()
-        if idle < self.settings.redrive_after_seconds:
-            return
-        self.redrive(job)
 
     def redrive(self, job: ExportJob) -> None:
         def count_redrive(stored: ExportJob) -> bool:
