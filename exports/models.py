@@ -487,6 +487,52 @@ class ExportJob(BaseModel):
         self.stage = JobStage.COUNTING
         self.started_at = now
 
+    def step_done(self) -> None:
+        """The job moved one step: the next message carries the next number."""
+        self.checkpoint.seq += 1
+        # The re-drive limit is for jobs that stopped moving: a step that moved it starts the count again.
+        self.checkpoint.redrives = 0
+
+    def finish_counting(self) -> bool:
+        """Counting is over: the total is known and exporting begins; True if the export runs in shards."""
+        checkpoint = self.checkpoint
+        self.total_rows = checkpoint.counted
+        self.stage = JobStage.EXPORTING
+        if checkpoint.shard_bounds and checkpoint.counted == checkpoint.shard_size * len(checkpoint.shard_bounds):
+            checkpoint.shard_bounds.pop()  # the source ended exactly at a bound: no empty last shard
+        if checkpoint.shard_bounds:
+            checkpoint.shards = [ShardState() for _ in range(len(checkpoint.shard_bounds) + 1)]
+        return bool(checkpoint.shard_bounds)
+
+    def record_batch(
+        self,
+        *,
+        cursor: str | None,
+        rows: int,
+        bytes_staged: int,
+        parts: int,
+        format_state: dict[str, Any],
+        warnings: int,
+        samples: list[CellWarning],
+        finished: bool,
+    ) -> None:
+        """One written batch of an unsharded export; the last one takes the job on to finalizing."""
+        checkpoint = self.checkpoint
+        checkpoint.cursor = cursor or checkpoint.cursor
+        checkpoint.rows_written += rows
+        checkpoint.bytes_written += bytes_staged
+        checkpoint.parts.append(parts)
+        checkpoint.format_state = format_state
+        # Saved with this step: a batch that runs again is counted once, by the run whose step is saved.
+        checkpoint.warnings += warnings
+        room = WARNING_SAMPLES - len(checkpoint.warning_samples)
+        checkpoint.warning_samples += samples[: max(0, room)]
+        self.processed_rows = checkpoint.rows_written
+        total = max(self.total_rows or 0, checkpoint.rows_written)
+        self.progress = 99 if finished else min(99, int(100 * checkpoint.rows_written / total) if total else 0)
+        if finished:
+            self.stage = JobStage.FINALIZING
+
     def _end(self, status: JobStatus, now: datetime, retention: Retention) -> None:
         """The one rule for a final state: no stage, ended now, expiring from now, and its event owed.
 

@@ -399,20 +399,13 @@ class ExportService(LifecycleMixin):
         if cursor is not None:
             self._save_and_continue(job)
             return
-        job.total_rows = checkpoint.counted
-        job.stage = JobStage.EXPORTING
-        if checkpoint.shard_bounds and checkpoint.counted == checkpoint.shard_size * len(checkpoint.shard_bounds):
-            checkpoint.shard_bounds.pop()  # the source ended exactly at a bound: no empty last shard
-        if checkpoint.shard_bounds:
-            checkpoint.shards = [ShardState() for _ in range(len(checkpoint.shard_bounds) + 1)]
-            checkpoint.seq += 1
-            checkpoint.redrives = 0
+        sharded = job.finish_counting()
+        job.step_done()
+        if sharded:
             self._send_shards(self._save(job))
             return
         # The first batch follows in this invocation: one queue hand-off fewer. Were this worker to die
         # in it, the message it holds comes back, finds the job a step ahead and re-drives it.
-        checkpoint.seq += 1
-        checkpoint.redrives = 0
         job = self._save(job)
         next_step = WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=job.checkpoint.seq)
         if self.monotonic() > deadline:
@@ -551,8 +544,7 @@ class ExportService(LifecycleMixin):
                 checkpoint.counted += len(batch)
                 checkpoint.count_cursor = max(str(entity["RowKey"]) for entity in batch)
             if len(batch) < size:
-                job.total_rows = checkpoint.counted
-                job.stage = JobStage.EXPORTING
+                job.finish_counting()  # a sorted export has no shard bounds: never sharded
                 break
             if self.monotonic() > deadline:
                 break
@@ -615,15 +607,16 @@ class ExportService(LifecycleMixin):
                 duration_ms=round(1000 * (self.monotonic() - started)),
             ),
         )
-        checkpoint.cursor = result.cursor or checkpoint.cursor
-        checkpoint.rows_written += result.rows
-        checkpoint.bytes_written += result.bytes_staged
-        checkpoint.parts.append(result.parts)
-        checkpoint.format_state = writer.state()
-        # Saved with this step: a batch that runs again is counted once, by the run whose step is saved.
-        checkpoint.warnings += warnings.count
-        room = WARNING_SAMPLES - len(checkpoint.warning_samples)
-        checkpoint.warning_samples += warnings.samples[: max(0, room)]
+        job.record_batch(
+            cursor=result.cursor,
+            rows=result.rows,
+            bytes_staged=result.bytes_staged,
+            parts=result.parts,
+            format_state=writer.state(),
+            warnings=warnings.count,
+            samples=warnings.samples,
+            finished=result.finished,
+        )
         if warnings.count:
             log.warning(
                 "export %s batch %s: %s value(s) of the wrong type exported as text",
@@ -632,11 +625,7 @@ class ExportService(LifecycleMixin):
                 warnings.count,
                 extra=_log_fields(job, batch=batch.batch_index),
             )
-        job.processed_rows = checkpoint.rows_written
-        total = max(job.total_rows or 0, checkpoint.rows_written)
-        job.progress = 99 if result.finished else min(99, int(100 * checkpoint.rows_written / total) if total else 0)
         if result.finished:
-            job.stage = JobStage.FINALIZING
             job = self._save(job)
             self._finalize(job)
         else:
@@ -700,9 +689,7 @@ class ExportService(LifecycleMixin):
         self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=job.checkpoint.seq))
 
     def _save_and_continue(self, job: ExportJob) -> None:
-        job.checkpoint.seq += 1
-        # The re-drive limit is for jobs that stopped moving: a step that moved it starts the count again.
-        job.checkpoint.redrives = 0
+        job.step_done()
         job = self._save(job)
         self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=job.checkpoint.seq))
 

@@ -140,3 +140,35 @@ def test_a_shard_of_a_job_that_ended_is_not_saved() -> None:
     job.cancel(LATER, RETENTION)
     with pytest.raises(ConcurrencyConflict):
         job.record_shard(0, 0, ShardState(seq=1), LATER)
+
+
+def test_counting_ends_with_the_total_and_exporting_and_a_step_done_moves_the_step_number() -> None:
+    job = a_job(status=JobStatus.RUNNING)
+    job.checkpoint.counted = 7
+    job.checkpoint.redrives = 2
+    assert not job.finish_counting()
+    assert (job.total_rows, job.stage, job.checkpoint.shards) == (7, JobStage.EXPORTING, [])
+    job.step_done()
+    assert (job.checkpoint.seq, job.checkpoint.redrives) == (1, 0)
+
+
+def test_counting_that_ends_exactly_at_a_shard_bound_has_no_empty_last_shard() -> None:
+    job = a_job(status=JobStatus.RUNNING)
+    job.checkpoint.shard_size = 5
+    job.checkpoint.shard_bounds = ["k5", "k10"]
+    job.checkpoint.counted = 10
+    assert job.finish_counting()
+    assert job.checkpoint.shard_bounds == ["k5"] and len(job.checkpoint.shards) == 2
+
+
+def test_a_batch_adds_to_the_checkpoint_and_the_last_one_finalizes() -> None:
+    job = a_job(status=JobStatus.RUNNING)
+    job.stage = JobStage.EXPORTING
+    job.total_rows = 10
+    job.record_batch(cursor="k4", rows=4, bytes_staged=40, parts=1, format_state={"n": 1}, warnings=0, samples=[],
+                     finished=False)
+    assert (job.checkpoint.cursor, job.processed_rows, job.progress, job.stage) == ("k4", 4, 40, JobStage.EXPORTING)
+    job.record_batch(cursor=None, rows=6, bytes_staged=60, parts=2, format_state={"n": 2}, warnings=0, samples=[],
+                     finished=True)
+    assert (job.checkpoint.cursor, job.checkpoint.parts, job.checkpoint.bytes_written) == ("k4", [1, 2], 100)
+    assert (job.processed_rows, job.progress, job.stage) == (10, 99, JobStage.FINALIZING)
