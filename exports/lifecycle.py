@@ -9,23 +9,21 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Literal
 
 from exports.events import (
     Resolver,
-    backoff_seconds,
     check_callback_url,
     event_for,
-    organization_secret,
     rejection_for,
-    signed_headers,
 )
+from exports.limits import OrganizationLimits
 from exports.models import (
     AuditEntry,
     AuditTrail,
     CreateExportRequest,
-    DeliveryAttempt,
     ExportJob,
     JobStatus,
     NotificationMessage,
@@ -39,29 +37,25 @@ from exports.ports import (
     IdempotencyRecord,
     IdempotencyStore,
     JobStore,
-    LimitRecord,
     LimitStore,
     WebhookSender,
     WorkQueue,
 )
-from exports.updates import update_job, update_limit
+from exports.updates import update_job
+from exports.webhook_delivery import WebhookDeliveries, webhook_secret
 from shared.auth import MANAGE_SYSTEM_SETTINGS, Principal
 from shared.errors import (
-    BadMessage,
     ConcurrencyConflict,
     Conflict,
     Forbidden,
     NotFound,
-    QuotaExceeded,
     RequestError,
-    TooManyRequests,
     ValidationFailed,
 )
 from shared.settings import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, REQUEST_QUEUE, WORK_QUEUE, Settings
 
 log = logging.getLogger(__name__)
 
-RUNNING_KEY = "running"
 _RESERVED_QUEUES = frozenset(
     name + suffix
     for name in (REQUEST_QUEUE, WORK_QUEUE, EVENTS_QUEUE, NOTIFICATIONS_QUEUE)
@@ -74,12 +68,6 @@ def _allowed_reply_queue(name: str) -> bool:
     return name not in _RESERVED_QUEUES and not name.startswith("azure-webjobs-")
 
 
-# What a failed attempt records: the sender's outcome in words, never a transport's exception class.
-_DELIVERY_ERRORS = {
-    "refused": "refused: the receiver answered {status}",
-    "timeout": "timeout: no complete answer within {timeout} s",
-    "unreachable": "unreachable: no connection, or no HTTP answer, from the receiver's checked addresses",
-}
 AuditAction = Literal["requested", "cancelled", "deleted", "downloaded", "completed", "failed"]
 
 
@@ -145,94 +133,20 @@ class LifecycleMixin:
             self.events.publish(event, queue=reply_queue)
         self.idempotency.claim(organization_id, mark, IdempotencyRecord(job_id="", request_hash=event.id))
 
+    # ---- limits: exports/limits.py ------------------------------------------------------------------
+
+    @cached_property
+    def _org_limits(self) -> OrganizationLimits:
+        return OrganizationLimits(self.settings, self.limits, self.jobs, self.work, self.clock)
+
     def _take_daily_quota(self, organization_id: str) -> None:
-        """Counts one request against today's quota (UTC), or refuses it with the wait until midnight."""
-        now = self.clock.now().astimezone(UTC)
-        key = f"requests-{now:%Y-%m-%d}"
-
-        def count_one(record: LimitRecord) -> bool:
-            if record.count >= self.settings.daily_quota_per_org:
-                midnight = datetime.combine(now.date() + timedelta(days=1), time.min, tzinfo=UTC)
-                raise QuotaExceeded(
-                    f"Your organization has requested {record.count} exports today, the daily limit "
-                    f"({self.settings.daily_quota_per_org}); try again after midnight UTC.",
-                    retry_after_seconds=max(1, int((midnight - now).total_seconds()) + 1),
-                    resets_at=midnight,
-                )
-            record.count += 1
-            return True
-
-        try:
-            update_limit(self.limits, organization_id, key, count_one)
-        except ConcurrencyConflict:
-            raise TooManyRequests(
-                "Too many exports are being requested for your organization at this moment; try again.",
-                retry_after_seconds=1,
-            ) from None
-
-    # ---- the running cap -----------------------------------------------------------------------------
+        self._org_limits.take_daily_quota(organization_id)
 
     def _take_running_slot(self, job: ExportJob, message: WorkMessage) -> bool:
-        """True if the job may start; otherwise it stays queued and its message comes back later.
-
-        The organization's running jobs live in one ETag-guarded entity, so two workers starting two
-        jobs at once cannot both take the last slot: one of the two writes fails and reads again.
-        """
-        full = False
-
-        def take(record: LimitRecord) -> bool:
-            nonlocal full
-            full = False
-            if job.job_id in record.job_ids:
-                return False
-            if len(record.job_ids) >= self.settings.max_running_per_org:
-                record.job_ids = self._still_running(job.organization_id, record.job_ids)
-            if len(record.job_ids) >= self.settings.max_running_per_org:
-                full = True
-                return False
-            record.job_ids.append(job.job_id)
-            return True
-
-        try:
-            update_limit(self.limits, job.organization_id, RUNNING_KEY, take)
-        except ConcurrencyConflict:
-            full = True  # heavy contention: treat it like a full cap rather than fail the job
-        if full:
-            self._wait_for_slot(job, message)
-            return False
-        return True
-
-    def _still_running(self, organization_id: str, job_ids: list[str]) -> list[str]:
-        """Drops slots whose jobs ended without releasing them (a crash between the two writes)."""
-        kept = []
-        for job_id in job_ids:
-            holder = self.jobs.get(organization_id, job_id)
-            if holder is not None and (not holder.status.is_final or holder.event_pending):
-                kept.append(job_id)
-        return kept
-
-    def _wait_for_slot(self, job: ExportJob, message: WorkMessage) -> None:
-        # Touching the job keeps the stalled-job timer from counting the wait as a lost message.
-        def touch(waiting: ExportJob) -> bool:
-            waiting.updated_at = self.clock.now()
-            return True
-
-        try:
-            update_job(self.jobs, job.organization_id, job.job_id, touch, current=job, attempts=1)
-        except ConcurrencyConflict:
-            return  # cancelled or moved meanwhile: whoever changed it carries on
-        self.work.send(message, delay=timedelta(seconds=self.settings.cap_wait_seconds))
-        log.info("export %s waits: %s already runs its maximum of jobs", job.job_id, job.organization_id)
+        return self._org_limits.take_running_slot(job, message)
 
     def _release_running_slot(self, organization_id: str, job_id: str) -> None:
-        def release(record: LimitRecord) -> bool:
-            if job_id not in record.job_ids:
-                return False
-            record.job_ids.remove(job_id)
-            return True
-
-        with contextlib.suppress(ConcurrencyConflict):
-            update_limit(self.limits, organization_id, RUNNING_KEY, release)
+        self._org_limits.release_running_slot(organization_id, job_id)
 
     # ---- transitions to completed, failed, cancelled ------------------------------------------------
 
@@ -358,76 +272,12 @@ class LifecycleMixin:
 
     # ---- webhook deliveries -------------------------------------------------------------------------
 
+    @cached_property
+    def _deliveries(self) -> WebhookDeliveries:
+        return WebhookDeliveries(self.settings, self.jobs, self.events, self.webhooks, self.clock, self.resolve)
+
     def deliver_notification(self, message: NotificationMessage) -> None:
-        """One signed POST of the job's event to its callback URL; a failure schedules the next attempt."""
-        job = self.jobs.get(message.org_id, message.job_id)
-        if job is None:
-            raise BadMessage(f"notification names export {message.job_id}, which does not exist in that organization")
-        url = job.request.callback_url
-        if url is None or not job.status.is_final:
-            return
-        event = event_for(job)
-        finished = any(d.outcome in ("delivered", "gave_up", "refused") for d in job.deliveries)
-        if event.id != message.event_id or finished:
-            return
-        recorded = next((d for d in job.deliveries if d.attempt == message.attempt), None)
-        if recorded is not None:
-            # A re-delivered message whose attempt was recorded: only make sure the next one is on its way.
-            if recorded.outcome == "retrying":
-                self._schedule_next(message)
-            return
-        now = self.clock.now()
-        secret = self._secret(job.organization_id)
-        try:
-            target = check_callback_url(url, local=self._local, resolve=self.resolve)
-            if secret is None:
-                raise ValidationFailed("no webhook secret is configured for the organization")
-        except ValidationFailed as refused:
-            self._record_delivery(job, DeliveryAttempt(attempt=message.attempt, at=now, outcome="refused",
-                                                       error=refused.detail))
-            return
-        timeout = self.settings.webhook_timeout_seconds
-        result = self.webhooks.post(
-            target, event.body(), signed_headers(secret, event, destination=url, now=now.timestamp()),
-            timeout=timeout,
-        )
-        status_code = result.status_code
-        if result.outcome == "delivered":
-            self._record_delivery(job, DeliveryAttempt(attempt=message.attempt, at=now, status_code=status_code,
-                                                       outcome="delivered"))
-            return
-        error = _DELIVERY_ERRORS[result.outcome].format(status=status_code, timeout=f"{timeout:g}")
-        delay = self._backoff(message)
-        window_ends = message.first_attempt_at + timedelta(seconds=self.settings.webhook_retry_window_seconds)
-        retry = message.attempt < self.settings.webhook_max_attempts and now + timedelta(seconds=delay) <= window_ends
-        self._record_delivery(
-            job,
-            DeliveryAttempt(attempt=message.attempt, at=now, status_code=status_code,
-                            outcome="retrying" if retry else "gave_up", error=error),
-        )
-        if retry:
-            self._schedule_next(message, delay)
-        else:
-            log.warning("export %s: webhook delivery gave up after %s attempt(s)", job.job_id, message.attempt)
-
-    def _backoff(self, message: NotificationMessage) -> float:
-        return backoff_seconds(message.attempt, self.settings.webhook_backoff_seconds)
-
-    def _schedule_next(self, message: NotificationMessage, delay: float | None = None) -> None:
-        delay = self._backoff(message) if delay is None else delay
-        self.events.send_notification(
-            message.model_copy(update={"attempt": message.attempt + 1}), delay=timedelta(seconds=delay)
-        )
-
-    def _record_delivery(self, job: ExportJob, attempt: DeliveryAttempt) -> None:
-        def note(stored: ExportJob) -> bool:
-            stored.note_delivery(attempt)
-            return True
-
-        try:
-            update_job(self.jobs, job.organization_id, job.job_id, note, current=job)
-        except ConcurrencyConflict:
-            log.warning("export %s: delivery attempt %s could not be recorded", job.job_id, attempt.attempt)
+        self._deliveries.deliver(message)
 
     # ---- helpers -------------------------------------------------------------------------------------
 
@@ -440,9 +290,4 @@ class LifecycleMixin:
         return self.settings.environment == "local"
 
     def _secret(self, organization_id: str) -> str | None:
-        master = self.settings.webhook_master_key
-        return organization_secret(
-            organization_id,
-            {org: secret.get_secret_value() for org, secret in self.settings.webhook_secrets.items()},
-            master.get_secret_value() if master else None,
-        )
+        return webhook_secret(self.settings, organization_id)
