@@ -9,27 +9,24 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Literal
+from typing import Any
 
 from exports.events import (
     Resolver,
     check_callback_url,
-    event_for,
     rejection_for,
 )
 from exports.limits import OrganizationLimits
 from exports.models import (
-    AuditEntry,
     AuditTrail,
     CreateExportRequest,
     ExportJob,
-    JobStatus,
     NotificationMessage,
     Retention,
     WorkMessage,
 )
+from exports.outbox import AuditAction, Outbox
 from exports.ports import (
     AuditLog,
     Clock,
@@ -66,9 +63,6 @@ _RESERVED_QUEUES = frozenset(
 def _allowed_reply_queue(name: str) -> bool:
     # The Functions host keeps its own queues under azure-webjobs-: events must never land there either.
     return name not in _RESERVED_QUEUES and not name.startswith("azure-webjobs-")
-
-
-AuditAction = Literal["requested", "cancelled", "deleted", "downloaded", "completed", "failed"]
 
 
 class LifecycleMixin:
@@ -150,54 +144,15 @@ class LifecycleMixin:
 
     # ---- transitions to completed, failed, cancelled ------------------------------------------------
 
+    @cached_property
+    def _outbox(self) -> Outbox:
+        return Outbox(self.settings, self.jobs, self.events, self.audit, self.clock, self._org_limits)
+
     def _publish_transition(self, job: ExportJob) -> None:
-        """Runs once a final state with `event_pending` is saved; safe to run again for the same job.
-
-        Order matters: every step is idempotent, and the outbox flag is cleared last, so a crash anywhere
-        leaves the flag set and a duplicate work message or the timer finishes the job's publication.
-        """
-        self._release_running_slot(job.organization_id, job.job_id)
-        if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
-            self._record(
-                job,
-                "completed" if job.status is JobStatus.COMPLETED else "failed",
-                actor_id="system",
-                actor_name="export worker",
-                source="worker",
-                at=job.completed_at,
-                key="transition",
-                detail=job.error_message,
-            )
-        event = event_for(job)
-        self.events.publish(event)
-        if job.reply_queue:
-            self.events.publish(event, queue=job.reply_queue)
-        if job.request.callback_url and not job.deliveries:
-            self.events.send_notification(
-                NotificationMessage(
-                    org_id=job.organization_id,
-                    job_id=job.job_id,
-                    event_id=event.id,
-                    attempt=1,
-                    first_attempt_at=self.clock.now(),
-                )
-            )
-        def published(stored: ExportJob) -> bool:
-            return stored.event_published()
-
-        with contextlib.suppress(ConcurrencyConflict):
-            update_job(self.jobs, job.organization_id, job.job_id, published, current=job, attempts=5)
+        self._outbox.publish_transition(job)
 
     def republish_pending(self) -> int:
-        """The timer's repair: final jobs whose event a crash left unpublished."""
-        before = self.clock.now() - timedelta(seconds=self.settings.event_republish_after_seconds)
-        count = 0
-        for job in self.jobs.list_pending_events(before):
-            self._publish_transition(job)
-            count += 1
-        if count:
-            log.warning("re-published the events of %s export(s)", count)
-        return count
+        return self._outbox.republish_pending()
 
     # ---- delete and the audit trail -----------------------------------------------------------------
 
@@ -237,38 +192,8 @@ class LifecycleMixin:
         job = self._visible_job(principal, job_id)
         return AuditTrail(items=self.audit.list_for_job(job.organization_id, job.job_id))
 
-    def _record(
-        self,
-        job: ExportJob,
-        action: AuditAction,
-        *,
-        actor_id: str,
-        actor_name: str = "",
-        client: str | None = None,
-        source: Literal["http", "queue", "worker"] = "http",
-        at: datetime | None = None,
-        key: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        filters = job.request.model_dump(mode="json", by_alias=True, exclude_unset=True)
-        filters.pop("callbackUrl", None)
-        entry = AuditEntry(
-            job_id=job.job_id,
-            action=action,
-            at=at or self.clock.now(),
-            actor_id=actor_id,
-            actor_name=actor_name,
-            client_address=client,
-            source=source,
-            dataset=job.dataset,
-            export_type=job.export_type,
-            format=job.format,
-            filters=filters,
-            columns=[column.name for column in job.columns],
-            row_count=job.total_rows if job.status is JobStatus.COMPLETED else None,
-            detail=detail,
-        )
-        self.audit.append(job.organization_id, entry, key=key)
+    def _record(self, job: ExportJob, action: AuditAction, **fields: Any) -> None:
+        self._outbox.record(job, action, **fields)
 
     # ---- webhook deliveries -------------------------------------------------------------------------
 
