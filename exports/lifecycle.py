@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from functools import cached_property
 from typing import Any
 
 from exports.events import (
@@ -129,7 +128,7 @@ class LifecycleMixin:
 
     # ---- limits: exports/limits.py ------------------------------------------------------------------
 
-    @cached_property
+    @property
     def _org_limits(self) -> OrganizationLimits:
         return OrganizationLimits(self.settings, self.limits, self.jobs, self.work, self.clock)
 
@@ -144,7 +143,7 @@ class LifecycleMixin:
 
     # ---- transitions to completed, failed, cancelled ------------------------------------------------
 
-    @cached_property
+    @property
     def _outbox(self) -> Outbox:
         return Outbox(self.settings, self.jobs, self.events, self.audit, self.clock, self._org_limits)
 
@@ -197,8 +196,9 @@ class LifecycleMixin:
 
     # ---- webhook deliveries -------------------------------------------------------------------------
 
-    @cached_property
+    @property
     def _deliveries(self) -> WebhookDeliveries:
+        # Built on each use from the current ports: a test (or the bench) may swap a port on the service.
         return WebhookDeliveries(self.settings, self.jobs, self.events, self.webhooks, self.clock, self.resolve)
 
     def deliver_notification(self, message: NotificationMessage) -> None:
