@@ -46,7 +46,7 @@ class Housekeeping:
         cleaned = 0
         for job in self.jobs.list_expired(now):
             # Delete first: a crash before the mark leaves the job listed for the next run.
-            self.worker.discard_files(job)
+            self.worker.writer.discard_files(job)
 
             def mark_cleaned_up(stored: ExportJob) -> bool:
                 stored.cleaned_up(now)

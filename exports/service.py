@@ -16,6 +16,7 @@ from exports import datasets
 from exports.events import Resolver, system_resolver
 from exports.formats import FormatOptions, content_type, file_extension
 from exports.housekeeping import Housekeeping
+from exports.job_writer import log_fields
 from exports.lifecycle import LifecycleMixin
 from exports.messages import InvalidRequestMessage
 from exports.models import (
@@ -46,7 +47,7 @@ from exports.ports import (
     WorkQueue,
 )
 from exports.updates import update_job
-from exports.worker import Worker, log_fields
+from exports.worker import Worker
 from shared.auth import ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, MANAGE_SYSTEM_SETTINGS, Principal
 from shared.errors import (
     ConcurrencyConflict,
@@ -296,7 +297,7 @@ class ExportService(LifecycleMixin):
         self._worker.reject_work_message(body, reason, attempt=attempt)
 
     def _discard_files(self, job: ExportJob) -> None:
-        self._worker.discard_files(job)
+        self._worker.writer.discard_files(job)
 
     def redrive_stalled(self) -> int:
         return Housekeeping(self.settings, self.jobs, self.clock, self._worker).redrive_stalled()
