@@ -6,9 +6,7 @@ job becomes final (`_publish_transition`) and where a queued job would start (`_
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from exports.events import (
@@ -18,7 +16,6 @@ from exports.events import (
 )
 from exports.limits import OrganizationLimits
 from exports.models import (
-    AuditTrail,
     CreateExportRequest,
     ExportJob,
     NotificationMessage,
@@ -37,14 +34,9 @@ from exports.ports import (
     WebhookSender,
     WorkQueue,
 )
-from exports.updates import update_job
 from exports.webhook_delivery import WebhookDeliveries, webhook_secret
-from shared.auth import MANAGE_SYSTEM_SETTINGS, Principal
+from shared.auth import Principal
 from shared.errors import (
-    ConcurrencyConflict,
-    Conflict,
-    Forbidden,
-    NotFound,
     RequestError,
     ValidationFailed,
 )
@@ -76,11 +68,6 @@ class LifecycleMixin:
     clock: Clock
     resolve: Resolver
 
-    # Provided by ExportService.
-    _visible_job: Callable[[Principal, str], ExportJob]
-    _discard_files: Callable[[ExportJob], None]
-    _require_dataset_permission: Callable[[Principal, ExportJob, str], None]
-    cancel: Callable[..., object]
 
     # ---- intake --------------------------------------------------------------------------------------
 
@@ -155,41 +142,7 @@ class LifecycleMixin:
 
     # ---- delete and the audit trail -----------------------------------------------------------------
 
-    def delete(self, principal: Principal, job_id: str, *, client: str | None = None) -> None:
-        """Removes the file at once and marks the job deleted; the record stays for the audit trail."""
-        job = self._visible_job(principal, job_id)
-        self._require_dataset_permission(principal, job, "Deleting")
-        if job.deleted_at is not None:
-            return
-        if not job.status.is_final:
-            # A Conflict means it finished meanwhile: then the finished job is deleted.
-            with contextlib.suppress(Conflict):
-                self.cancel(principal, job_id, client=client)
-            job = self._visible_job(principal, job_id)
 
-        def mark_deleted(stored: ExportJob) -> bool:
-            if stored.deleted_at is not None:
-                return False
-            self._discard_files(stored)  # the file goes first: a crash before the mark leaves it findable
-            return stored.delete(principal.user_id, self.clock.now())
-
-        try:
-            updated = update_job(self.jobs, job.organization_id, job_id, mark_deleted, current=job)
-        except ConcurrencyConflict:
-            raise Conflict(f"Export {job_id} kept changing while it was being deleted; try again.") from None
-        if updated is None:
-            raise NotFound(f"No export {job_id} was found.")
-        if not updated.written:
-            return
-        job = updated.job
-        self._record(job, "deleted", actor_id=principal.user_id, actor_name=principal.name, client=client)
-        log.info("export %s deleted by %s", job.job_id, principal.user_id)
-
-    def audit_trail(self, principal: Principal, job_id: str) -> AuditTrail:
-        if not principal.has(MANAGE_SYSTEM_SETTINGS):
-            raise Forbidden("The audit trail needs the manage_system_settings permission.")
-        job = self._visible_job(principal, job_id)
-        return AuditTrail(items=self.audit.list_for_job(job.organization_id, job.job_id))
 
     def _record(self, job: ExportJob, action: AuditAction, **fields: Any) -> None:
         self._outbox.record(job, action, **fields)

@@ -8,11 +8,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import orjson
 
 from exports import datasets
+from exports.commands import Commands
 from exports.events import Resolver, system_resolver
 from exports.formats import FormatOptions, content_type, file_extension
 from exports.housekeeping import Housekeeping
@@ -20,6 +21,7 @@ from exports.job_writer import log_fields
 from exports.lifecycle import LifecycleMixin
 from exports.messages import InvalidRequestMessage
 from exports.models import (
+    AuditTrail,
     CreateExportRequest,
     Dataset,
     ExportJob,
@@ -46,15 +48,12 @@ from exports.ports import (
     WebhookSender,
     WorkQueue,
 )
-from exports.updates import update_job
+from exports.queries import Queries, dataset_permission
 from exports.worker import Worker
-from shared.auth import ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, MANAGE_SYSTEM_SETTINGS, Principal
+from shared.auth import Principal
 from shared.errors import (
-    ConcurrencyConflict,
     Conflict,
     Forbidden,
-    Gone,
-    NotFound,
     QuotaExceeded,
     RequestError,
     ValidationFailed,
@@ -66,8 +65,6 @@ log = logging.getLogger(__name__)
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 # Job ids sort newest first in a partition: an inverted millisecond clock, then a uuid4 (122 random bits).
 _INVERTED_CLOCK_BASE = 10**13 - 1
-# Lost races before a cancel gives up and answers 409 (it used to retry without a bound).
-CANCEL_ATTEMPTS = 50
 
 
 def new_job_id(created_at: datetime) -> str:
@@ -212,12 +209,18 @@ class ExportService(LifecycleMixin):
         record = self.idempotency.get(organization_id, scoped_idempotency_key(user_id, key))
         return self.jobs.get(organization_id, record.job_id) if record is not None and record.job_id else None
 
+    # ---- queries and commands: exports/queries.py, exports/commands.py --------------------------
+
+    @property
+    def _queries(self) -> Queries:
+        return Queries(self.settings, self.jobs, self.signer, self.idempotency, self.audit, self.clock, self._outbox)
+
+    @property
+    def _commands(self) -> Commands:
+        return Commands(self.jobs, self.clock, self._retention, self._outbox, self._queries, self._worker.writer)
+
     def get(self, principal: Principal, job_id: str, *, client: str | None = None) -> JobView:
-        job = self._visible_job(principal, job_id)
-        # An administrator sees every job's metadata; a link only with the dataset's permission, held now.
-        linkable = self._downloadable(job) and principal.has(_dataset_permission(job.dataset))
-        url = self._link(job, principal, client, via="job status") if linkable else None
-        return JobView.of(job, url)
+        return self._queries.get(principal, job_id, client=client)
 
     def list(
         self,
@@ -228,49 +231,25 @@ class ExportService(LifecycleMixin):
         continuation_token: str | None,
         whole_organization: bool,
     ) -> JobPage:
-        if whole_organization and not principal.has(MANAGE_SYSTEM_SETTINGS):
-            raise Forbidden("Listing the whole organization's exports needs the manage_system_settings permission.")
-        listing = self.jobs.list(
-            principal.organization_id,
-            created_by_id=None if whole_organization else principal.user_id,
-            status=status,
-            page_size=page_size or self.settings.list_page_size,
-            continuation_token=continuation_token,
+        return self._queries.list(
+            principal, status=status, page_size=page_size, continuation_token=continuation_token,
+            whole_organization=whole_organization,
         )
-        return JobPage(items=[JobView.of(job) for job in listing.jobs], continuation_token=listing.continuation_token)
-
-    def cancel(self, principal: Principal, job_id: str, *, client: str | None = None) -> JobView:
-        job = self._visible_job(principal, job_id)
-        self._require_dataset_permission(principal, job, "Cancelling")
-
-        def mark_cancelled(stored: ExportJob) -> bool:
-            return stored.cancel(self.clock.now(), self._retention)
-
-        try:
-            updated = update_job(self.jobs, job.organization_id, job_id, mark_cancelled, current=job,
-                                 attempts=CANCEL_ATTEMPTS)
-        except ConcurrencyConflict:
-            raise Conflict(f"Export {job_id} kept changing while it was being cancelled; try again.") from None
-        if updated is None:
-            raise NotFound(f"No export {job_id} was found.")
-        job = updated.job
-        if not updated.written:
-            return JobView.of(job)
-        log.info("export %s cancelled by %s", job.job_id, principal.user_id, extra=log_fields(job))
-        self._record(job, "cancelled", actor_id=principal.user_id, actor_name=principal.name, client=client)
-        self._publish_transition(job)
-        return JobView.of(job)
 
     def download_link(self, principal: Principal, job_id: str, *, client: str | None = None) -> str:
-        job = self._visible_job(principal, job_id)
-        self._require_dataset_permission(principal, job, "Downloading")
-        if job.deleted_at is not None:
-            raise Gone("The export was deleted; request a new export.")
-        if job.status is not JobStatus.COMPLETED:
-            raise Conflict(f"The export is {job.status.value}; it can be downloaded once it has completed.")
-        if not self._downloadable(job):
-            raise Gone("The export's file has expired and was deleted; request a new export.")
-        return self._link(job, principal, client, via="download redirect")
+        return self._queries.download_link(principal, job_id, client=client)
+
+    def audit_trail(self, principal: Principal, job_id: str) -> AuditTrail:
+        return self._queries.audit_trail(principal, job_id)
+
+    def cancel(self, principal: Principal, job_id: str, *, client: str | None = None) -> JobView:
+        return self._commands.cancel(principal, job_id, client=client)
+
+    def delete(self, principal: Principal, job_id: str, *, client: str | None = None) -> None:
+        self._commands.delete(principal, job_id, client=client)
+
+    def _visible_job(self, principal: Principal, job_id: str) -> ExportJob:
+        return self._queries.visible_job(principal, job_id)
 
     # ---- the worker and the timer: exports/worker.py, exports/housekeeping.py -------------------
 
@@ -307,38 +286,6 @@ class ExportService(LifecycleMixin):
 
     # ---- helpers ---------------------------------------------------------------------------------
 
-    def _visible_job(self, principal: Principal, job_id: str) -> ExportJob:
-        job = self.jobs.get(principal.organization_id, job_id) if _plausible_job_id(job_id) else None
-        if job is None or (job.created_by_id != principal.user_id and not principal.has(MANAGE_SYSTEM_SETTINGS)):
-            # Another user's or organization's job looks exactly like a missing one.
-            raise NotFound(f"No export {job_id} was found.")
-        return job
-
-    def _downloadable(self, job: ExportJob) -> bool:
-        return (
-            job.status is JobStatus.COMPLETED
-            and not job.is_cleaned_up
-            and job.expires_at is not None
-            and job.expires_at > self.clock.now()
-        )
-
-    def _link(self, job: ExportJob, principal: Principal, client: str | None, *, via: str) -> str:
-        assert job.expires_at is not None
-        # Never valid past the file's expiry, so clean-up can never leave a live link to a deleted blob.
-        valid_for = min(timedelta(minutes=self.settings.download_link_minutes), job.expires_at - self.clock.now())
-        url = self.signer.sign(job.blob_name, file_name=job.file_name, valid_for=valid_for)
-        # Storage cannot tell us about the download itself: issuing the link is what the audit can see. A page
-        # polling a completed job gets a fresh link each time; one row per user, job and link lifetime says it.
-        lifetime = 60 * self.settings.download_link_minutes
-        user = hashlib.sha256(principal.user_id.encode()).hexdigest()[:32]
-        mark = f"link-issued:{job.job_id}:{user}:{int(self.clock.now().timestamp()) // lifetime}"
-        if self.idempotency.get(job.organization_id, mark) is None:
-            # Recorded before the mark: a crash in between repeats the row rather than losing it.
-            self._record(job, "downloaded", actor_id=principal.user_id, actor_name=principal.name, client=client,
-                         detail=f"download link issued ({via}); valid {self.settings.download_link_minutes} minutes")
-            self.idempotency.claim(job.organization_id, mark, IdempotencyRecord(job_id=job.job_id, request_hash=""))
-        return url
-
     def _claim_idempotency_key(
         self, principal: Principal, key: str, request: CreateExportRequest, job_id: str
     ) -> str | None:
@@ -357,22 +304,6 @@ class ExportService(LifecycleMixin):
 
     @staticmethod
     def _require_export_permission(principal: Principal, dataset: Dataset) -> None:
-        needed = _dataset_permission(dataset)
+        needed = dataset_permission(dataset)
         if not principal.has(needed):
             raise Forbidden(f"Exporting {dataset.value} needs the {needed} permission.")
-
-    @staticmethod
-    def _require_dataset_permission(principal: Principal, job: ExportJob, action: str) -> None:
-        """The permission to export the job's dataset, checked at the moment of each use of the file: a user
-        whose permission was removed, or an administrator without it, cannot take or drop someone's data."""
-        needed = _dataset_permission(job.dataset)
-        if not principal.has(needed):
-            raise Forbidden(f"{action} a {job.dataset.value} export needs the {needed} permission.")
-
-
-def _dataset_permission(dataset: Dataset) -> str:
-    return IMPORT_EXPORT_TICKETS if dataset is Dataset.TICKETS else ACCESS_REPORTS
-
-
-def _plausible_job_id(job_id: str) -> bool:
-    return 0 < len(job_id) <= 100 and all(ch.isalnum() or ch == "-" for ch in job_id)
