@@ -1,42 +1,37 @@
-"""Use cases: create, get, list, cancel, download, run a step, clean up, take a queued request."""
+"""The export service's face: one method per use case, each use case built on use from only the ports it needs."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
-import orjson
-
-from exports import datasets
 from exports.commands import Commands
 from exports.events import Resolver, system_resolver
-from exports.formats import FormatOptions, content_type, file_extension
 from exports.housekeeping import Housekeeping
-from exports.job_writer import log_fields
-from exports.lifecycle import LifecycleMixin
+from exports.intake import Intake
+from exports.intake import new_job_id as new_job_id  # re-exported: the fault tests name jobs with it
+from exports.limits import OrganizationLimits
 from exports.messages import InvalidRequestMessage
 from exports.models import (
     AuditTrail,
     CreateExportRequest,
-    Dataset,
     ExportJob,
     ExportRequestMessage,
     JobPage,
     JobStatus,
     JobView,
+    NotificationMessage,
+    Retention,
     WorkMessage,
 )
+from exports.outbox import Outbox
 from exports.ports import (
     AuditLog,
     BlobSink,
     Clock,
     EventQueues,
-    IdempotencyRecord,
     IdempotencyStore,
     JobStore,
     LimitStore,
@@ -48,42 +43,16 @@ from exports.ports import (
     WebhookSender,
     WorkQueue,
 )
-from exports.queries import Queries, dataset_permission
+from exports.queries import Queries
+from exports.webhook_delivery import WebhookDeliveries
 from exports.worker import Worker
 from shared.auth import Principal
-from shared.errors import (
-    Conflict,
-    Forbidden,
-    QuotaExceeded,
-    RequestError,
-    ValidationFailed,
-)
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_IDEMPOTENCY_KEY_LENGTH = 200
-# Job ids sort newest first in a partition: an inverted millisecond clock, then a uuid4 (122 random bits).
-_INVERTED_CLOCK_BASE = 10**13 - 1
-
-
-def new_job_id(created_at: datetime) -> str:
-    inverted = _INVERTED_CLOCK_BASE - int(created_at.timestamp() * 1000)
-    return f"{inverted:013d}-{uuid.uuid4().hex}"
-
-
-def scoped_idempotency_key(user_id: str, key: str) -> str:
-    # Keys are per user: two users (or requesting systems) may use the same key for different exports.
-    return hashlib.sha256(f"{user_id}\n{key}".encode()).hexdigest()
-
-
-def request_fingerprint(request: CreateExportRequest) -> str:
-    canonical = orjson.dumps(request.model_dump(mode="json", by_alias=True), option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).hexdigest()
-
-
 @dataclass
-class ExportService(LifecycleMixin):
+class ExportService:
     settings: Settings
     jobs: JobStore
     idempotency: IdempotencyStore
@@ -103,6 +72,58 @@ class ExportService(LifecycleMixin):
 
     # ---- HTTP and queue intake -------------------------------------------------------------------
 
+    # ---- limits: exports/limits.py ------------------------------------------------------------------
+
+    @property
+    def _org_limits(self) -> OrganizationLimits:
+        return OrganizationLimits(self.settings, self.limits, self.jobs, self.work, self.clock)
+
+    def _take_daily_quota(self, organization_id: str) -> None:
+        self._org_limits.take_daily_quota(organization_id)
+
+    def _take_running_slot(self, job: ExportJob, message: WorkMessage) -> bool:
+        return self._org_limits.take_running_slot(job, message)
+
+    def _release_running_slot(self, organization_id: str, job_id: str) -> None:
+        self._org_limits.release_running_slot(organization_id, job_id)
+
+    # ---- the outbox: exports/outbox.py ---------------------------------------------------------------
+
+    @property
+    def _outbox(self) -> Outbox:
+        return Outbox(self.settings, self.jobs, self.events, self.audit, self.clock, self._org_limits)
+
+    def _publish_transition(self, job: ExportJob) -> None:
+        self._outbox.publish_transition(job)
+
+    def republish_pending(self) -> int:
+        return self._outbox.republish_pending()
+
+    # ---- webhook deliveries: exports/webhook_delivery.py ----------------------------------------------
+
+    @property
+    def _deliveries(self) -> WebhookDeliveries:
+        # Built on each use from the current ports: a test (or the bench) may swap a port on the service.
+        return WebhookDeliveries(self.settings, self.jobs, self.events, self.webhooks, self.clock, self.resolve)
+
+    def deliver_notification(self, message: NotificationMessage) -> None:
+        self._deliveries.deliver(message)
+
+    @property
+    def _retention(self) -> Retention:
+        return Retention(ticket_hours=self.settings.ticket_expiry_hours, case_hours=self.settings.case_expiry_hours)
+
+    # ---- intake: exports/intake.py -------------------------------------------------------------
+
+    @property
+    def _intake(self) -> Intake:
+        return Intake(
+            settings=self.settings, jobs=self.jobs, idempotency=self.idempotency, work=self.work, tags=self.tags,
+            events=self.events, clock=self.clock, resolve=self.resolve, outbox=self._outbox,
+            # Looked up on the service, so a caller (a test) may replace the quota with its own.
+            take_quota=self._take_daily_quota,
+        )
+
     def create(
         self,
         principal: Principal,
@@ -114,100 +135,14 @@ class ExportService(LifecycleMixin):
         reply_queue: str | None = None,
     ) -> tuple[ExportJob, bool]:
         """Records the job and queues its first step. Returns (job, created) — False for a repeat."""
-        self._require_export_permission(principal, request.dataset)
-        self._check_lifecycle_request(principal, request, reply_queue)
-        tags = self.tags.list(principal.organization_id) if request.dataset is Dataset.CASES else []
-        columns = datasets.columns_for(request, tags)
-        now = self.clock.now()
-        job_id = new_job_id(now)
-        if idempotency_key is not None:
-            existing = self._claim_idempotency_key(principal, idempotency_key, request, job_id)
-            if existing is not None:
-                job = self.jobs.get(principal.organization_id, existing)
-                if job is not None:
-                    return job, False
-                # The first attempt claimed the key and died before recording the job: finish it now.
-                job_id = existing
-        # A repeat (above) is not a new request; over the quota nothing is recorded or queued.
-        self._take_daily_quota(principal.organization_id)
-        options = FormatOptions.of(request)
-        ext = file_extension(request.format, options)
-        job = ExportJob(
-            job_id=job_id,
-            organization_id=principal.organization_id,
-            created_by_id=principal.user_id,
-            created_by_name=principal.name,
-            dataset=request.dataset,
-            export_type=request.export_type,
-            format=request.format,
-            request=request,
-            columns=columns,
-            blob_name=f"{uuid.uuid4().hex}.{ext}",
-            file_name=f"{request.dataset.value}-{request.export_type.value.lower()}-{now:%Y%m%d-%H%M%S}.{ext}",
-            content_type=content_type(request.format, options),
-            created_at=now,
-            updated_at=now,
-            source="queue" if source == "queue" else "http",
+        return self._intake.create(
+            principal, request, idempotency_key=idempotency_key, source=source, client=client,
             reply_queue=reply_queue,
         )
-        try:
-            job = self.jobs.insert(job)
-        except Conflict:
-            # Two requests with the same idempotency key raced; the other recorded it first.
-            stored = self.jobs.get(principal.organization_id, job_id)
-            if stored is None:
-                raise
-            return stored, False
-        self._record(
-            job, "requested", actor_id=principal.user_id, actor_name=principal.name, client=client,
-            source="queue" if source == "queue" else "http",
-        )
-        self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=0))
-        log.info(
-            "export %s queued for org %s (%s %s)",
-            job.job_id,
-            job.organization_id,
-            job.dataset,
-            job.format,
-            extra=log_fields(job, dataset=job.dataset, format=job.format),
-        )
-        return job, True
 
     def take_request(self, message: ExportRequestMessage | InvalidRequestMessage) -> ExportJob | None:
-        """A request from another system via the request queue: created exactly as over HTTP, or refused.
-
-        A refusal (403, 422, 429) is answered on the events queue and the message's reply queue, and the
-        message is done: None. A request id that was accepted once is never refused afterwards.
-        """
-        key = f"queue:{message.request_id}"
-        if isinstance(message, InvalidRequestMessage):
-            user_id, reply_queue = message.requested_by_id, message.reply_queue
-            refusal: RequestError = ValidationFailed(message.reason, errors=message.errors)
-        else:
-            user_id, reply_queue = message.requested_by.user_id, message.reply_queue
-            principal = Principal(
-                organization_id=message.org_id,
-                user_id=user_id,
-                name=message.requested_by.name or user_id,
-                roles=frozenset(message.requested_by.roles),
-            )
-            try:
-                job, _ = self.create(principal, message.request, idempotency_key=key, source="queue",
-                                     reply_queue=reply_queue)
-                return job
-            except (Forbidden, ValidationFailed, QuotaExceeded) as error:
-                refusal = error
-        accepted = self._accepted_request(message.org_id, user_id, key)
-        if accepted is not None:
-            log.warning("queued request %s was accepted before as export %s; this copy is not refused",
-                        message.request_id, accepted.job_id, extra=log_fields(accepted))
-            return accepted
-        self._answer_refusal(message.org_id, user_id, message.request_id, reply_queue, refusal)
-        return None
-
-    def _accepted_request(self, organization_id: str, user_id: str, key: str) -> ExportJob | None:
-        record = self.idempotency.get(organization_id, scoped_idempotency_key(user_id, key))
-        return self.jobs.get(organization_id, record.job_id) if record is not None and record.job_id else None
+        """A request from another system via the request queue: created exactly as over HTTP, or refused."""
+        return self._intake.take_request(message)
 
     # ---- queries and commands: exports/queries.py, exports/commands.py --------------------------
 
@@ -285,25 +220,3 @@ class ExportService(LifecycleMixin):
         return Housekeeping(self.settings, self.jobs, self.clock, self._worker).clean_up()
 
     # ---- helpers ---------------------------------------------------------------------------------
-
-    def _claim_idempotency_key(
-        self, principal: Principal, key: str, request: CreateExportRequest, job_id: str
-    ) -> str | None:
-        if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
-            raise ValidationFailed(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters.")
-        scoped = scoped_idempotency_key(principal.user_id, key)
-        fingerprint = request_fingerprint(request)
-        existing = self.idempotency.claim(
-            principal.organization_id, scoped, IdempotencyRecord(job_id=job_id, request_hash=fingerprint)
-        )
-        if existing is None:
-            return None
-        if existing.request_hash != fingerprint:
-            raise ValidationFailed("This Idempotency-Key was already used for a different export request.")
-        return existing.job_id
-
-    @staticmethod
-    def _require_export_permission(principal: Principal, dataset: Dataset) -> None:
-        needed = dataset_permission(dataset)
-        if not principal.has(needed):
-            raise Forbidden(f"Exporting {dataset.value} needs the {needed} permission.")
