@@ -1,4 +1,7 @@
-"""Wires the service to its Azure adapters: once, lazily, per worker process."""
+"""The function app's services: built by the composition root once, lazily, per worker process.
+
+Nothing happens at import: the function app installs logging, the first use builds the clients.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,9 @@ import threading
 from exports import composition
 from exports.service import ExportService
 from exports.tag_service import TagService
-from shared.logging_json import install_json_logging
-from shared.redaction import install_log_redaction
 from shared.settings import get_settings
 from shared.storage.clients import StorageClients
 from shared.telemetry import configure_telemetry
-
-# No account key or SAS signature in any log line of this process; loading the app is enough.
-install_log_redaction()
-# One JSON object per log line, with the job and organization it concerns.
-install_json_logging()
 
 _lock = threading.Lock()
 _service: ExportService | None = None
