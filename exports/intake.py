@@ -26,6 +26,8 @@ from shared.errors import Conflict, Forbidden, QuotaExceeded, RequestError, Vali
 from shared.settings import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, REQUEST_QUEUE, WORK_QUEUE, Settings
 
 log = logging.getLogger("exports.service")
+# The lines that used to come from the lifecycle module keep its logger name: log queries may select on it.
+lifecycle_log = logging.getLogger("exports.lifecycle")
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 # Job ids sort newest first in a partition: an inverted millisecond clock, then a uuid4 (122 random bits).
@@ -231,7 +233,7 @@ class Intake:
         """
         event = rejection_for(organization_id, requested_by_id, request_id, refusal, at=self.clock.now())
         mark = f"refused:{event.id}"
-        log.warning(
+        lifecycle_log.warning(
             "queued request %s refused (%s): %s", request_id, refusal.status, refusal.detail,
             extra={"organization_id": organization_id, "status": refusal.status},
         )
