@@ -11,6 +11,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -62,7 +63,9 @@ class DateRange(CamelModel):
     end: Annotated[Moment, Field(description=MOMENT_TEXT, examples=["2024-12-31", "2024-12-31T17:00:00+01:00"])]
 
     @model_validator(mode="after")
-    def _start_before_end(self) -> DateRange:
+    def _start_before_end(self, info: ValidationInfo) -> DateRange:
+        if _snapshot(info):
+            return self
         if not holds(LESS_OR_EQUAL, self.end, Span.of(self.start).start):
             raise ValueError("dateRange.start must not be after dateRange.end")
         return self
@@ -136,8 +139,8 @@ class CreateExportRequest(CamelModel):
 
     @field_validator("callback_url")
     @classmethod
-    def _absolute_http_url(cls, value: str | None) -> str | None:
-        if value is None:
+    def _absolute_http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or _snapshot(info):
             return value
         from urllib.parse import urlsplit
 
@@ -154,14 +157,16 @@ class CreateExportRequest(CamelModel):
 
     @field_validator("statuses", "categories", "business_units", "locations")
     @classmethod
-    def _no_empty_lists(cls, value: list[Any] | None) -> list[Any] | None:
+    def _no_empty_lists(cls, value: list[Any] | None, info: ValidationInfo) -> list[Any] | None:
         # An empty list would mean "match nothing"; callers mean "no filter" and should omit it.
-        if value is not None and not value:
+        if value is not None and not value and not _snapshot(info):
             raise ValueError("must not be empty; omit the field to export all")
         return value
 
     @model_validator(mode="after")
-    def _fits_dataset(self) -> CreateExportRequest:
+    def _fits_dataset(self, info: ValidationInfo) -> CreateExportRequest:
+        if _snapshot(info):
+            return self
         case_only = {
             "date_range",
             "statuses",
@@ -196,6 +201,30 @@ class CreateExportRequest(CamelModel):
         if self.sort_direction and not self.sort_field:
             raise ValueError("sortDirection needs sortField")
         return self
+
+
+# The version of the request snapshot a job stores; a stored job without one holds version 1.
+REQUEST_SNAPSHOT_VERSION = 1
+_SNAPSHOT = "request snapshot"
+# The validation context that reads a snapshot (or a job holding one) without the API's checks.
+SNAPSHOT_CONTEXT = {_SNAPSHOT: True}
+
+
+def _snapshot(info: ValidationInfo) -> bool:
+    """Reading a job's stored snapshot: the request was checked when it arrived and is not judged again."""
+    return isinstance(info.context, dict) and bool(info.context.get(_SNAPSHOT))
+
+
+def request_from_snapshot(text: str | bytes, version: int = REQUEST_SNAPSHOT_VERSION) -> CreateExportRequest:
+    """A job's request as it was accepted, read back without the API's checks.
+
+    The API's rules (which fields fit which dataset, the callback address form, no empty filter lists,
+    a date range in order) may change after a job was accepted; the job keeps running on what it accepted.
+    Only the types are read as before, so the fields the caller set stay the fields set.
+    """
+    if version != REQUEST_SNAPSHOT_VERSION:
+        raise ValueError(f"request snapshot version {version} is not one this service reads")
+    return CreateExportRequest.model_validate_json(text, context=SNAPSHOT_CONTEXT)
 
 
 class ColumnSpec(CamelModel):
