@@ -70,8 +70,6 @@ class ExportService:
     monotonic: Callable[[], float] = time.monotonic
     resolve: Resolver = system_resolver
 
-    # ---- HTTP and queue intake -------------------------------------------------------------------
-
     # ---- limits: exports/limits.py ------------------------------------------------------------------
 
     @property
@@ -84,17 +82,11 @@ class ExportService:
     def _take_running_slot(self, job: ExportJob, message: WorkMessage) -> bool:
         return self._org_limits.take_running_slot(job, message)
 
-    def _release_running_slot(self, organization_id: str, job_id: str) -> None:
-        self._org_limits.release_running_slot(organization_id, job_id)
-
     # ---- the outbox: exports/outbox.py ---------------------------------------------------------------
 
     @property
     def _outbox(self) -> Outbox:
         return Outbox(self.settings, self.jobs, self.events, self.audit, self.clock, self._org_limits)
-
-    def _publish_transition(self, job: ExportJob) -> None:
-        self._outbox.publish_transition(job)
 
     def republish_pending(self) -> int:
         return self._outbox.republish_pending()
@@ -183,9 +175,6 @@ class ExportService:
     def delete(self, principal: Principal, job_id: str, *, client: str | None = None) -> None:
         self._commands.delete(principal, job_id, client=client)
 
-    def _visible_job(self, principal: Principal, job_id: str) -> ExportJob:
-        return self._queries.visible_job(principal, job_id)
-
     # ---- the worker and the timer: exports/worker.py, exports/housekeeping.py -------------------
 
     @property
@@ -209,9 +198,6 @@ class ExportService:
 
     def reject_work_message(self, body: bytes, reason: str, *, attempt: int) -> None:
         self._worker.reject_work_message(body, reason, attempt=attempt)
-
-    def _discard_files(self, job: ExportJob) -> None:
-        self._worker.writer.discard_files(job)
 
     def redrive_stalled(self) -> int:
         return Housekeeping(self.settings, self.jobs, self.clock, self._worker).redrive_stalled()
