@@ -29,7 +29,6 @@ from shared.settings import Settings
 log = logging.getLogger("exports.service")
 
 
-
 @dataclass
 class JobWriter:
     settings: Settings

@@ -31,7 +31,6 @@ from shared.settings import Settings
 log = logging.getLogger("exports.service")
 
 
-
 @dataclass
 class Worker:
     settings: Settings
