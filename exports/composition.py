@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from exports.service import ExportService
+from exports.tag_service import TagService
 from shared.settings import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, WORK_QUEUE, Settings
 from shared.storage.audit_table import TableAuditLog
 from shared.storage.blob_sink import AzureBlobSink
@@ -55,3 +56,8 @@ def _azure_ports(clients: StorageClients) -> dict[str, Any]:
         "limits": TableLimitStore(clients.tables.get_table_client(settings.limits_table)),
         "webhooks": HttpWebhookSender(),
     }
+
+
+def build_tag_service(service: ExportService) -> TagService:
+    """Tag administration over the same settings and ports as the export service."""
+    return TagService(settings=service.settings, tags=service.tags, source=service.source, audit=service.audit)

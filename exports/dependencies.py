@@ -50,8 +50,5 @@ _tag_service: TagService | None = None
 def tag_service() -> TagService:
     global _tag_service
     if _tag_service is None:
-        service = export_service()
-        _tag_service = TagService(
-            settings=service.settings, tags=service.tags, source=service.source, audit=service.audit
-        )
+        _tag_service = composition.build_tag_service(export_service())
     return _tag_service
