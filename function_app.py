@@ -1,4 +1,4 @@
-"""The function app: creates it and registers the blueprints, nothing else."""
+"""The function app: installs the process's logging, creates the app and registers the blueprints, nothing else."""
 
 import azure.functions as func
 
@@ -12,6 +12,13 @@ from exports import (
     queue_worker,
     timer_cleanup,
 )
+from shared.logging_json import install_json_logging
+from shared.redaction import install_log_redaction
+
+# No account key or SAS signature in any log line of this process; loading the app is enough.
+install_log_redaction()
+# One JSON object per log line, with the job and organization it concerns.
+install_json_logging()
 
 # Identity comes from App Service Authentication (X-MS-CLIENT-PRINCIPAL), not from function keys.
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)

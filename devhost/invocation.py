@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 import azure.functions as func
-from azure.functions._abc import RetryContext, RpcException, TraceContext
 
 from devhost.app_loader import FunctionInfo
+from devhost.functions_sdk import RetryContext, RpcException, TraceContext
 
 log = logging.getLogger("devhost")
 

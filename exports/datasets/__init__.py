@@ -25,6 +25,36 @@ class ExportPlan(Protocol):
         """Output rows of up to `limit` units after `after`; the last unit's key, or None when done."""
 
 
+class SortedPlan(ExportPlan, Protocol):
+    """A plan whose units must be sorted before they are written: sorted runs, then a merge."""
+
+    def sort_key(self, unit: dict[str, Any]) -> Any:
+        """The unit's place in the file; units compare by it."""
+
+    def encode_unit(self, unit: dict[str, Any]) -> bytes:
+        """One line of a sorted run, read back exactly by `decode_unit`."""
+
+    def decode_unit(self, line: bytes) -> dict[str, Any]: ...
+
+
+def sorting_for(plan: ExportPlan) -> SortedPlan | None:
+    """The plan, if its units are written in an order other than their keys' (a sorted ticket export)."""
+    if isinstance(plan, tickets.TicketPlan) and plan.request.sort_field:
+        return plan
+    return None
+
+
+def counts_keys(plan: ExportPlan) -> bool:
+    """Whether the plan's count of rows is a count of source keys, so key ranges can split it into shards.
+
+    A sorted export is written in another order than its keys; a case export with one row per record
+    (investigations or disclosures only) counts records, not cases.
+    """
+    if isinstance(plan, tickets.TicketPlan):
+        return not plan.request.sort_field
+    return isinstance(plan, cases.CasePlan) and plan.per_record_kind is None
+
+
 def columns_for(request: CreateExportRequest, tags: Sequence[ReportFieldTag]) -> list[ColumnSpec]:
     if request.dataset is Dataset.TICKETS:
         return tickets.columns_for(request)

@@ -358,6 +358,12 @@ class TicketPlan:
 
     # ---- sorting ---------------------------------------------------------------------------------
 
+    def encode_unit(self, unit: dict[str, Any]) -> bytes:
+        return encode_entity(unit)
+
+    def decode_unit(self, line: bytes) -> dict[str, Any]:
+        return decode_entity(line)
+
     def sort_key(self, entity: dict[str, Any]) -> SortKey:
         field = self.request.sort_field
         assert field is not None

@@ -14,7 +14,8 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
 from pydantic import BaseModel, ConfigDict, Field
 
-from exports.models import Checkpoint, ColumnSpec, CreateExportRequest, DeliveryAttempt, ExportJob, JobStatus
+from exports.models import Checkpoint, ColumnSpec, DeliveryAttempt, ExportJob, JobStatus
+from exports.models.request import REQUEST_SNAPSHOT_VERSION, SNAPSHOT_CONTEXT, request_from_snapshot
 from exports.ports import IdempotencyRecord, JobListing
 from shared.errors import ConcurrencyConflict, Conflict, MalformedRequest
 from shared.storage.conflicts import etag_conflicts
@@ -33,6 +34,8 @@ class JobEntity(BaseModel):
     export_type: str = Field(alias="ExportType")
     format: str = Field(alias="Format")
     request: str = Field(alias="RequestJson")
+    # Stored jobs from before the snapshot was versioned have none: they hold version 1.
+    request_version: int = Field(default=REQUEST_SNAPSHOT_VERSION, alias="RequestVersion")
     columns: str = Field(alias="ColumnsJson")
     status: str = Field(alias="Status")
     stage: str | None = Field(default=None, alias="Stage")
@@ -85,15 +88,21 @@ class JobEntity(BaseModel):
         return entity
 
     def to_job(self, etag: str | None) -> ExportJob:
-        data = self.model_dump(exclude={"request", "columns", "error_details", "checkpoint", "deliveries"})
-        return ExportJob(
-            **data,
-            request=CreateExportRequest.model_validate_json(self.request),
-            columns=[ColumnSpec.model_validate(col) for col in orjson.loads(self.columns)],
-            error_details=orjson.loads(self.error_details) if self.error_details else None,
-            checkpoint=Checkpoint.model_validate_json(self.checkpoint),
-            deliveries=[DeliveryAttempt.model_validate(d) for d in orjson.loads(self.deliveries or "[]")],
-            etag=etag,
+        data = self.model_dump(
+            exclude={"request", "request_version", "columns", "error_details", "checkpoint", "deliveries"}
+        )
+        # The job holds the request as accepted: building the job must not judge it again either.
+        return ExportJob.model_validate(
+            {
+                **data,
+                "request": request_from_snapshot(self.request, self.request_version),
+                "columns": [ColumnSpec.model_validate(col) for col in orjson.loads(self.columns)],
+                "error_details": orjson.loads(self.error_details) if self.error_details else None,
+                "checkpoint": Checkpoint.model_validate_json(self.checkpoint),
+                "deliveries": [DeliveryAttempt.model_validate(d) for d in orjson.loads(self.deliveries or "[]")],
+                "etag": etag,
+            },
+            context=SNAPSHOT_CONTEXT,
         )
 
 

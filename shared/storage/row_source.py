@@ -34,10 +34,8 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from azure.data.tables import TableClient, TableServiceClient
 
-# The SDK's own parameter substitution, so a filter reads exactly as with `query_entities(parameters=)`.
-from azure.data.tables._serialize import _parameter_filter_substitution
-
 from exports.ports import Condition, SourceQuery
+from shared.storage.sdk_filter import substitute
 from shared.storage.table_filter import check_filter
 
 PAGE_SIZE = 1000
@@ -65,7 +63,8 @@ def odata_filter(query: SourceQuery, after: str | None) -> tuple[str, dict[str, 
 
 def filter_text(query: SourceQuery, after: str | None) -> str:
     text, parameters = odata_filter(query, after)
-    return str(_parameter_filter_substitution(parameters, text))
+    # The SDK's own substitution, so a filter reads exactly as with `query_entities(parameters=)`.
+    return substitute(parameters, text)
 
 
 def _term(condition: Condition, name: str, parameters: dict[str, Any]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import os
@@ -24,7 +23,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-from exports.dependencies import build_service
+from exports.composition import build_service
 from exports.models import Checkpoint, ExportJob, JobStatus, WorkMessage
 from exports.service import new_job_id
 from shared.settings import WORK_QUEUE, Settings
@@ -228,7 +227,7 @@ def reference_bytes(storage: Storage, job: ExportJob) -> bytes:
     """
     settings = Settings(storage_connection_string=storage.connection_string)
     work = FakeWorkQueue()
-    service = dataclasses.replace(build_service(StorageClients(settings)), work=work)
+    service = build_service(settings, clients=StorageClients(settings), work=work)
     now = datetime.now(UTC)
     copy = job.model_copy(
         deep=True,

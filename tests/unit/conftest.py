@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from exports.composition import build_service
 from exports.models import WorkMessage
 from exports.ports import FixedClock
 from exports.service import ExportService
@@ -101,8 +102,8 @@ def make_world(**overrides: Any) -> World:
         tags=FakeTagStore(),
         runs=FakeRunStore(),
     )
-    world.service = ExportService(
-        settings=settings,
+    world.service = build_service(
+        settings,
         jobs=world.jobs,
         idempotency=FakeIdempotencyStore(),
         work=world.queue,

@@ -1,0 +1,63 @@
+"""The composition root: the services built from settings, each port replaceable. No side effects at import.
+
+The function app (through exports/dependencies.py), the unit tests (in-memory ports) and the fault tests
+build the service here; a port not given is the Azure adapter over the storage clients, which are only
+created when some port needs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exports.service import ExportService
+from exports.tag_service import TagService
+from shared.settings import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, WORK_QUEUE, Settings
+from shared.storage.audit_table import TableAuditLog
+from shared.storage.blob_sink import AzureBlobSink
+from shared.storage.clients import StorageClients
+from shared.storage.event_queue import AzureEventQueues
+from shared.storage.job_table import TableIdempotencyStore, TableJobStore
+from shared.storage.limits_table import TableLimitStore
+from shared.storage.row_source import TableRowSource
+from shared.storage.run_store import AzureRunStore
+from shared.storage.sas import AzureLinkSigner
+from shared.storage.tag_table import TableTagStore
+from shared.storage.work_queue import AzureWorkQueue
+from shared.webhooks import HttpWebhookSender
+
+PORTS = ("jobs", "idempotency", "work", "source", "sink", "signer", "tags", "runs", "events", "audit", "limits",
+         "webhooks")
+
+
+def build_service(settings: Settings, *, clients: StorageClients | None = None, **overrides: Any) -> ExportService:
+    """The export service; `overrides` replace ports (and clock, monotonic, resolve) by name."""
+    unknown = set(overrides) - set(PORTS) - {"clock", "monotonic", "resolve"}
+    if unknown:
+        raise TypeError(f"build_service: no port named {', '.join(sorted(unknown))}")
+    ports = dict(overrides)
+    if any(name not in ports for name in PORTS):
+        ports = {**_azure_ports(clients or StorageClients(settings)), **ports}
+    return ExportService(settings=settings, **ports)
+
+
+def _azure_ports(clients: StorageClients) -> dict[str, Any]:
+    settings = clients.settings
+    return {
+        "jobs": TableJobStore(clients.tables.get_table_client(settings.jobs_table)),
+        "idempotency": TableIdempotencyStore(clients.tables.get_table_client(settings.idempotency_table)),
+        "work": AzureWorkQueue(clients.queues, WORK_QUEUE),
+        "source": TableRowSource(clients.tables),
+        "sink": AzureBlobSink(clients.blobs, settings.exports_container),
+        "signer": AzureLinkSigner(clients.blobs, settings.exports_container),
+        "tags": TableTagStore(clients.tables.get_table_client(settings.tags_table)),
+        "runs": AzureRunStore(clients.blobs, settings.exports_container),
+        "events": AzureEventQueues(clients.queues, EVENTS_QUEUE, NOTIFICATIONS_QUEUE),
+        "audit": TableAuditLog(clients.tables.get_table_client(settings.audit_table)),
+        "limits": TableLimitStore(clients.tables.get_table_client(settings.limits_table)),
+        "webhooks": HttpWebhookSender(),
+    }
+
+
+def build_tag_service(service: ExportService) -> TagService:
+    """Tag administration over the same settings and ports as the export service."""
+    return TagService(settings=service.settings, tags=service.tags, source=service.source, audit=service.audit)

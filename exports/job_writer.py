@@ -1,0 +1,190 @@
+"""Writing one job's file: one export batch, finalizing (commit the blocks, complete the job), saving a step."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from exports import datasets
+from exports.datasets.columns import CellWarnings
+from exports.engine import ExportBatch, block_ids
+from exports.formats import FormatOptions, writer_for
+from exports.models import (
+    ExportJob,
+    JobStatus,
+    Retention,
+    WorkMessage,
+)
+from exports.outbox import Outbox
+from exports.ports import BlobSink, Clock, JobStore, RowSource, RunStore, WorkQueue
+from exports.sorting import merge, run_name
+from exports.updates import update_job
+from shared.errors import ConcurrencyConflict
+from shared.headers import attachment
+from shared.settings import Settings
+
+log = logging.getLogger("exports.service")
+
+
+@dataclass
+class JobWriter:
+    settings: Settings
+    jobs: JobStore
+    work: WorkQueue
+    source: RowSource
+    sink: BlobSink
+    runs: RunStore
+    clock: Clock
+    outbox: Outbox
+    retention: Retention
+    monotonic: Callable[[], float] = field(default=time.monotonic)
+
+    def _units(self, job: ExportJob, plan: datasets.ExportPlan) -> Iterator[dict[str, Any]]:
+        sorted_plan = datasets.sorting_for(plan)
+        if sorted_plan is not None:
+            names = [
+                run_name(self.settings.sort_runs_prefix, job.blob_name, index)
+                for index in range(job.checkpoint.sort_runs)
+            ]
+            return merge(self.runs, names, job.checkpoint.cursor, sorted_plan.decode_unit, sorted_plan.sort_key)
+        return plan.units(self.source, job.checkpoint.cursor)
+
+    def _rows(
+        self, job: ExportJob, plan: datasets.ExportPlan, warnings: CellWarnings
+    ) -> Callable[[dict[str, Any]], list[list[Any]]]:
+        build = plan.row_builder(warnings)
+        if datasets.sorting_for(plan) is not None:
+            return lambda unit: build(unit["entity"])
+        return build
+
+    def discard_files(self, job: ExportJob) -> None:
+        self.sink.discard(job.blob_name)
+        if job.checkpoint.sort_runs:
+            self.runs.delete_all(f"{self.settings.sort_runs_prefix}/{job.blob_name}/")
+
+    def export_batch(self, job: ExportJob) -> None:
+        checkpoint = job.checkpoint
+        plan = datasets.plan_for(job, self.settings)
+        writer = writer_for(job.format, job.columns, checkpoint.format_state, FormatOptions.of(job.request))
+        warnings = CellWarnings()
+        started = self.monotonic()
+        deadline = started + self.settings.batch_time_budget_seconds
+        batch = ExportBatch(
+            blob_name=job.blob_name,
+            batch_index=len(checkpoint.parts),
+            writer=writer,
+            sink=self.sink,
+            build_rows=self._rows(job, plan, warnings),
+            starts_file=not checkpoint.parts,
+            row_limit=self.settings.rows_per_batch,
+            chunk_rows=self.settings.chunk_rows,
+            block_size=self.settings.block_size_bytes,
+            out_of_time=lambda: self.monotonic() > deadline,
+        )
+        result = batch.run(self._units(job, plan))
+        log.info(
+            "export %s batch %s: %s rows, %s bytes",
+            job.job_id,
+            batch.batch_index,
+            result.rows,
+            result.bytes_staged,
+            extra=log_fields(
+                job,
+                batch=batch.batch_index,
+                rows=result.rows,
+                bytes=result.bytes_staged,
+                duration_ms=round(1000 * (self.monotonic() - started)),
+            ),
+        )
+        job.record_batch(
+            cursor=result.cursor,
+            rows=result.rows,
+            bytes_staged=result.bytes_staged,
+            parts=result.parts,
+            format_state=writer.state(),
+            warnings=warnings.count,
+            samples=warnings.samples,
+            finished=result.finished,
+        )
+        if warnings.count:
+            log.warning(
+                "export %s batch %s: %s value(s) of the wrong type exported as text",
+                job.job_id,
+                batch.batch_index,
+                warnings.count,
+                extra=log_fields(job, batch=batch.batch_index),
+            )
+        if result.finished:
+            job = self.save(job)
+            self.finalize(job)
+        else:
+            self.save_and_continue(job)
+
+    def finalize(self, job: ExportJob) -> None:
+        checkpoint = job.checkpoint
+        if checkpoint.shards:
+            blocks = [name for index, shard in enumerate(checkpoint.shards) for name in block_ids(shard.parts, index)]
+        else:
+            blocks = block_ids(checkpoint.parts)
+        size = self.sink.commit(
+            job.blob_name,
+            blocks,
+            content_type=job.content_type,
+            content_disposition=attachment(job.file_name),
+        )
+        now = self.clock.now()
+        job.complete(size, now, self.retention)
+        try:
+            job = self.save(job)
+        except ConcurrencyConflict:
+            current = self.jobs.get(job.organization_id, job.job_id)
+            if current is not None and current.status is JobStatus.CANCELLED:
+                # Cancellation wins even over a file that was just committed.
+                self.discard_files(job)
+            return
+        log.info(
+            "export %s completed: %s rows, %s bytes",
+            job.job_id,
+            job.total_rows,
+            size,
+            extra=log_fields(
+                job,
+                rows=job.total_rows,
+                bytes=size,
+                duration_ms=round(1000 * (now - (job.started_at or job.created_at)).total_seconds()),
+            ),
+        )
+        self.outbox.publish_transition(job)
+        if job.checkpoint.sort_runs:
+            self.runs.delete_all(f"{self.settings.sort_runs_prefix}/{job.blob_name}/")
+
+    def save_and_continue(self, job: ExportJob) -> None:
+        job.step_done()
+        job = self.save(job)
+        self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=job.checkpoint.seq))
+
+    def save(self, job: ExportJob) -> ExportJob:
+        def touch(stored: ExportJob) -> bool:
+            stored.updated_at = self.clock.now()
+            return True
+
+        # If the stored job is exactly the state this step wrote (by it, or by a twin copy of its
+        # message), carry on: the next message may go out twice, which `seq` makes harmless.
+        updated = update_job(
+            self.jobs, job.organization_id, job.job_id, touch, current=job, attempts=1, already_saved=_same_state
+        )
+        assert updated is not None  # a given copy is never "missing"
+        return updated.job
+
+
+def log_fields(job: ExportJob, **fields: object) -> dict[str, object]:
+    """The `extra` of a log line about a job (shared/logging_json.py writes it as JSON fields)."""
+    return {"job_id": job.job_id, "organization_id": job.organization_id, "status": job.status, **fields}
+
+
+def _same_state(stored: ExportJob, ours: ExportJob) -> bool:
+    """The stored job is the state a step wrote: its status, stage and checkpoint."""
+    return (stored.status, stored.stage, stored.checkpoint) == (ours.status, ours.stage, ours.checkpoint)
