@@ -7,7 +7,7 @@ CHECKOV_VENV := .venv-checkov
 # apt-get needs root: CI runs as root; elsewhere `make test-compat SUDO=sudo`.
 SUDO ?=
 
-.PHONY: install run test test-busy lint unit integration clean test-compat security test-fuzz test-faults test-scale bench bench-large infra-check chromium test-browser
+.PHONY: install run test test-busy lint unit integration clean test-compat security test-fuzz test-faults test-scale bench bench-large infra-check chromium postgresql test-browser
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -20,7 +20,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: install
+run: install postgresql
 	./scripts/run.sh
 
 lint: install security infra-check
@@ -47,7 +47,7 @@ $(CHECKOV_VENV)/.installed: infra/requirements-checkov.txt
 test-fuzz: install
 	SECURITY_FUZZ_EXAMPLES=$${SECURITY_FUZZ_EXAMPLES:-400} $(VENV)/bin/pytest tests/security/test_api_fuzz.py
 
-test: install lint chromium
+test: install lint chromium postgresql
 	$(VENV)/bin/pytest -m "not compat and not slow" --durations=20
 
 # make test three times in a row while another process keeps one core fully busy: no test may depend on
@@ -62,6 +62,12 @@ chromium:
 	test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
+# The tests' private PostgreSQL (tests/support/postgres.py) and `EXPORTS_SOURCE=postgres make run` need the server
+# binaries: installs Debian's postgresql package when they are missing (its own cluster is not used).
+postgresql:
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql; }
+
 # Only the browser tests (the exports page); UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/exports-page.png.
 test-browser: install chromium
 	$(VENV)/bin/pytest tests/browser
@@ -74,7 +80,7 @@ test-compat: install
 	$(VENV)/bin/pytest -m compat tests/compat
 
 # The fault-injection suite in its long mode: 20 exports per fault (make test runs it with 3).
-test-faults: install
+test-faults: install postgresql
 	$(VENV)/bin/pytest tests/faults --fault-runs=$${FAULT_RUNS:-20}
 
 # Scale checks: a 100,000-case FLAT_FILE with 20 tags, every value checked against the source.
@@ -97,8 +103,8 @@ $(VENV)/.bench-installed: bench/requirements.txt requirements-dev.txt
 unit: install
 	$(VENV)/bin/pytest tests/unit
 
-integration: install
+integration: install postgresql
 	$(VENV)/bin/pytest tests/integration
 
 clean:
-	rm -rf .azurite .run .mypy_cache .ruff_cache
+	rm -rf .azurite .postgres .run .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exports.ports import RowSource
 from exports.service import ExportService
 from exports.tag_service import TagService
 from shared.settings import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, WORK_QUEUE, Settings
@@ -21,12 +22,25 @@ from shared.storage.limits_table import TableLimitStore
 from shared.storage.row_source import TableRowSource
 from shared.storage.run_store import AzureRunStore
 from shared.storage.sas import AzureLinkSigner
+from shared.storage.table_query import TableLayout
 from shared.storage.tag_table import TableTagStore
 from shared.storage.work_queue import AzureWorkQueue
 from shared.webhooks import HttpWebhookSender
 
-PORTS = ("jobs", "idempotency", "work", "source", "sink", "signer", "tags", "runs", "events", "audit", "limits",
-         "webhooks")
+PORTS = (
+    "jobs",
+    "idempotency",
+    "work",
+    "source",
+    "sink",
+    "signer",
+    "tags",
+    "runs",
+    "events",
+    "audit",
+    "limits",
+    "webhooks",
+)
 
 
 def build_service(settings: Settings, *, clients: StorageClients | None = None, **overrides: Any) -> ExportService:
@@ -46,7 +60,7 @@ def _azure_ports(clients: StorageClients) -> dict[str, Any]:
         "jobs": TableJobStore(clients.tables.get_table_client(settings.jobs_table)),
         "idempotency": TableIdempotencyStore(clients.tables.get_table_client(settings.idempotency_table)),
         "work": AzureWorkQueue(clients.queues, WORK_QUEUE),
-        "source": TableRowSource(clients.tables),
+        "source": row_source(settings, clients),
         "sink": AzureBlobSink(clients.blobs, settings.exports_container),
         "signer": AzureLinkSigner(clients.blobs, settings.exports_container),
         "tags": TableTagStore(clients.tables.get_table_client(settings.tags_table)),
@@ -56,6 +70,20 @@ def _azure_ports(clients: StorageClients) -> dict[str, Any]:
         "limits": TableLimitStore(clients.tables.get_table_client(settings.limits_table)),
         "webhooks": HttpWebhookSender(),
     }
+
+
+def row_source(settings: Settings, clients: StorageClients) -> RowSource:
+    """Where exports read their rows: EXPORTS_SOURCE picks Table storage or PostgreSQL."""
+    if settings.source == "postgres":
+        # Imported only here: an app reading Table storage never loads the PostgreSQL driver.
+        from shared.postgres.connection import shared_pool
+        from shared.postgres.row_source import PostgresRowSource
+
+        return PostgresRowSource(
+            shared_pool(settings), schema=settings.postgres_schema, page_rows=settings.postgres_page_rows
+        )
+    layout = TableLayout(settings.cases_table, settings.case_records_table, settings.tickets_table)
+    return TableRowSource(clients.tables, layout=layout)
 
 
 def build_tag_service(service: ExportService) -> TagService:

@@ -16,6 +16,7 @@ from exports.models import (
     ExportJob,
     WorkMessage,
 )
+from exports.ports import KEY
 from exports.shards import ShardSteps
 from exports.sorting import run_name, write_run
 from shared.errors import ConcurrencyConflict, ExportFailed
@@ -32,7 +33,7 @@ class Counting:
 
     def count(self, job: ExportJob) -> None:
         checkpoint = job.checkpoint
-        plan = datasets.plan_for(job, self.writer.settings)
+        plan = datasets.plan_for(job)
         sorted_plan = datasets.sorting_for(plan)
         if sorted_plan is not None:
             self._sort_into_runs(job, sorted_plan)
@@ -109,7 +110,7 @@ class Counting:
                 write_run(self.writer.runs, name, [plan.encode_unit(entity) for entity in batch])
                 checkpoint.sort_runs += 1
                 checkpoint.counted += len(batch)
-                checkpoint.count_cursor = max(str(entity["RowKey"]) for entity in batch)
+                checkpoint.count_cursor = max(str(entity[KEY]) for entity in batch)
             if len(batch) < size:
                 job.finish_counting()  # a sorted export has no shard bounds: never sharded
                 break

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exports.formats.base import FormatWriter
-from exports.ports import BlobSink
+from exports.ports import KEY, BlobSink
 
 Entity = dict[str, Any]
 
@@ -86,7 +86,7 @@ class ExportBatch:
         for unit in remaining:
             chunk.extend(self.build_rows(unit))
             units_in_chunk += 1
-            self._result.cursor = str(unit["RowKey"])
+            self._result.cursor = str(unit[KEY])
             if units_in_chunk == self.chunk_rows:
                 self._write(chunk)
                 units_done += units_in_chunk

@@ -67,7 +67,7 @@ class JobWriter:
 
     def export_batch(self, job: ExportJob) -> None:
         checkpoint = job.checkpoint
-        plan = datasets.plan_for(job, self.settings)
+        plan = datasets.plan_for(job)
         writer = writer_for(job.format, job.columns, checkpoint.format_state, FormatOptions.of(job.request))
         warnings = CellWarnings()
         started = self.monotonic()

@@ -18,21 +18,26 @@ from exports.models import (
     WorkMessage,
 )
 
-ConditionOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in"]
+PredicateOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in"]
+EntitySet = Literal["cases", "case_records", "tickets"]
 
-# Table storage refuses a $filter of more than 15 discrete comparisons (REST reference, "Querying
-# tables and entities"); Azurite does not, so the storage adapter enforces it (shared/storage/table_filter.py).
-MAX_FILTER_COMPARISONS = 15
-# The row source spends two on every query: the partition and the cursor (`RowKey gt`).
-CONDITION_BUDGET = MAX_FILTER_COMPARISONS - 2
+# Every row a source returns carries its unit's key under this name: a case's or a ticket's own key, and
+# for a case record the key of its case. Keys are text whose order is the source's order.
+KEY = "key"
+# A case record also carries its own key under this name (`{caseKey}|{kind}|{position}`), which warnings name.
+RECORD = "record"
 
 
 @dataclass(frozen=True)
-class Condition:
-    """One server-side filter term on a source property; terms are AND-ed, `in` is an OR of equals."""
+class Predicate:
+    """One typed condition on a field of an entity set; predicates are AND-ed, `in` is an OR of equals.
 
-    prop: str
-    op: ConditionOp
+    A row whose value is missing or of another type than the predicate's value never satisfies it
+    (`ne` included): a text "7" is neither equal to nor greater than the number 3.
+    """
+
+    field: str
+    op: PredicateOp
     value: Any
 
     @property
@@ -41,17 +46,20 @@ class Condition:
 
 
 @dataclass(frozen=True)
-class SourceQuery:
-    """One range scan of a partition; its conditions may hold at most CONDITION_BUDGET comparisons."""
+class RowQuery:
+    """Rows of one entity set of one organization, in key order, that satisfy every predicate.
 
-    table: str
-    partition: str
-    conditions: tuple[Condition, ...] = ()
-    select: tuple[str, ...] | None = None
-    # The source properties' types when the dataset knows them: (property, "datetime" | "int64" | "double"
-    # | "binary" | "string" | "int32" | "bool"). The row source types every value as it is stored, never as
-    # the schema expects (a value of the wrong type reaches the row builder as what it is); the schema only
-    # says which properties are doubles, whose whole values Table storage sends like integers.
+    `fields` is the projection (None: every field); `schema` names the fields' stored types when the
+    dataset knows them: (field, "datetime" | "int64" | "double" | "binary" | "string" | "int32" | "bool").
+    A source types every value as it is stored, never as the schema expects; the schema only says which
+    fields are doubles, whose whole values some sources send like integers. The field `key` may be
+    compared too (`eq` finds one unit: a case's records, say).
+    """
+
+    entity_set: EntitySet
+    organization_id: str
+    predicates: tuple[Predicate, ...] = ()
+    fields: tuple[str, ...] | None = None
     schema: tuple[tuple[str, str], ...] | None = None
 
 
@@ -110,11 +118,13 @@ class WorkQueue(Protocol):
 
 
 class RowSource(Protocol):
-    def read(self, query: SourceQuery, after: str | None) -> Iterator[dict[str, Any]]:
-        """Entities of one partition in RowKey order with RowKey > `after`, fetched lazily page by page."""
+    """Where an export reads its rows: Table storage (shared/storage) or PostgreSQL (shared/postgres)."""
 
-    def count(self, query: SourceQuery, after: str | None, limit: int) -> tuple[int, str | None]:
-        """Counts up to `limit` matching entities after `after`; returns (count, last RowKey or None if done)."""
+    def read(self, query: RowQuery, after: str | None) -> Iterator[dict[str, Any]]:
+        """Rows whose unit key is greater than `after`, in key order, fetched lazily page by page."""
+
+    def count(self, query: RowQuery, after: str | None, limit: int) -> tuple[int, str | None]:
+        """Counts up to `limit` matching rows after `after`; returns (count, last key, or None when done)."""
 
 
 class BlobSink(Protocol):

@@ -18,6 +18,7 @@ from exports.models import (
     ShardState,
     WorkMessage,
 )
+from exports.ports import KEY
 from exports.updates import update_job
 from shared.errors import ConcurrencyConflict
 
@@ -43,10 +44,10 @@ class ShardSteps:
         bounds = checkpoint.shard_bounds
         lower = bounds[index - 1] if index > 0 else None
         upper = bounds[index] if index < len(bounds) else None
-        plan = datasets.plan_for(job, self.writer.settings)
+        plan = datasets.plan_for(job)
         units = plan.units(self.writer.source, shard.cursor or lower)
         if upper is not None:
-            units = itertools.takewhile(lambda unit: str(unit["RowKey"]) <= upper, units)
+            units = itertools.takewhile(lambda unit: str(unit[KEY]) <= upper, units)
         warnings = CellWarnings()
         started = self.writer.monotonic()
         deadline = started + self.writer.settings.batch_time_budget_seconds

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from exports.ports import RunStore
+from exports.ports import KEY, RunStore
 
 READ_SIZE = 256 * 1024
 CURSOR_PREFIX = "merge:"
@@ -77,7 +77,7 @@ def merge(
         _, index, entity, end = heapq.heappop(heap)
         positions[index] = end
         _push(heap, readers[index], index, decode, sort_key)
-        yield {"RowKey": CURSOR_PREFIX + orjson.dumps(positions).decode(), "entity": entity}
+        yield {KEY: CURSOR_PREFIX + orjson.dumps(positions).decode(), "entity": entity}
 
 
 def _push(

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from exports.datasets import cases, tickets
-from exports.datasets.cases import AFTER_RECORDS, core_column_names
+from exports.datasets.cases import core_column_names
 from exports.datasets.tags import CONTAINER_EXPECTED, Malformed, raw_value, typed_value
 from exports.models import (
     ColumnSpec,
@@ -23,7 +23,7 @@ from exports.models import (
     TagPreviewValue,
     TagUpdate,
 )
-from exports.ports import AuditLog, Clock, Condition, RowSource, SourceQuery, SystemClock, TagStore
+from exports.ports import KEY, AuditLog, Clock, Predicate, RowQuery, RowSource, SystemClock, TagStore
 from shared.auth import ACCESS_REPORTS, MANAGE_SYSTEM_SETTINGS, Principal
 from shared.errors import ConcurrencyConflict, Conflict, Forbidden, NotFound, ValidationFailed
 from shared.settings import Settings
@@ -153,18 +153,15 @@ class TagService:
         if not principal.has(ACCESS_REPORTS):
             raise Forbidden("Previewing a case's tagged values needs the access_reports permission too.")
         org = principal.organization_id
-        found = self.source.read(
-            SourceQuery(self.settings.cases_table, org, (Condition("CaseId", "eq", case_id),)), None
-        )
+        found = self.source.read(RowQuery("cases", org, (Predicate("CaseId", "eq", case_id),)), None)
         case = next(iter(found), None)
         if case is None:
             raise NotFound(f"No case {case_id} was found.")
         # Recorded before any value is read out: no row, no values.
         self._record(principal, "previewed", client, case_id=case_id)
-        key = str(case["RowKey"])
         records: dict[str, builtins.list[dict[str, Any]]] = {}
-        query = SourceQuery(self.settings.case_records_table, org, (Condition("RowKey", "lt", key + AFTER_RECORDS),))
-        for record in self.source.read(query, key + "|"):
+        query = RowQuery("case_records", org, (Predicate(KEY, "eq", case[KEY]),))
+        for record in self.source.read(query, None):
             records.setdefault(str(record.get("Kind")), []).append(record)
         values = []
         for tag in self.tags.list(org):

@@ -50,6 +50,22 @@ class Settings(BaseSettings):
         default=None, validation_alias="APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
     )
 
+    # Where exports read their rows: Table storage (the embedded default, the tables below) or a PostgreSQL
+    # database offering the views of the source contract (README, "Reading from PostgreSQL").
+    source: Literal["tables", "postgres"] = "tables"
+    # A libpq connection string or URI. With password authentication it holds the password and comes from a
+    # Key Vault reference in Azure; with `entra` it names host, database and user only, and the password
+    # is a Microsoft Entra token of the app's managed identity (AZURE_CLIENT_ID names a user-assigned one).
+    postgres_url: SecretStr | None = None
+    postgres_auth: Literal["password", "entra"] = "password"
+    # The schema that holds the export views (an adopting team may keep them apart from its tables).
+    postgres_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    postgres_statement_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    postgres_connect_timeout_seconds: int = Field(default=10, ge=1, le=120)
+    # Connections one worker process keeps open: each export reads with at most two at a time.
+    postgres_pool_max: int = Field(default=4, ge=1, le=50)
+    postgres_page_rows: int = Field(default=2_000, ge=100, le=100_000)
+
     jobs_table: str = "exportjobs"
     idempotency_table: str = "exportidempotency"
     cases_table: str = "cases"
@@ -122,6 +138,8 @@ class Settings(BaseSettings):
                 "or AzureWebJobsStorage__accountName (managed identity), or the three "
                 "AzureWebJobsStorage__{blob,queue,table}ServiceUri settings"
             )
+        if self.source == "postgres" and self.postgres_url is None:
+            raise ValueError("EXPORTS_SOURCE is postgres: set EXPORTS_POSTGRES_URL (a libpq connection string)")
         if self.rows_per_batch % self.chunk_rows:
             raise ValueError("EXPORTS_ROWS_PER_BATCH must be a multiple of EXPORTS_CHUNK_ROWS")
         if self.expiry_days is not None:

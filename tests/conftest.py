@@ -1,4 +1,4 @@
-"""Session fixtures: a private Azurite, and the app served by the local host over real sockets."""
+"""Session fixtures: a private Azurite, a private PostgreSQL, and the app served by the local host over real sockets."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import requests
 
 from shared.auth import encode_principal
 from tests.support.azurite import PROJECT_ROOT, Azurite, free_port
+from tests.support.postgres import PrivatePostgres
 
 # The local host's admin API takes its run's token (x-functions-key). Every host a test starts gets this one:
 # LocalHost passes it, and hosts started otherwise inherit it from this process's environment.
@@ -48,6 +49,14 @@ def azurite() -> Iterator[Azurite]:
     emulator = Azurite(in_memory=True).start()
     yield emulator
     emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PrivatePostgres]:
+    """A throw-away PostgreSQL cluster, started only when a test of the session asks for it."""
+    server = PrivatePostgres().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

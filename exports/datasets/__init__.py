@@ -9,14 +9,13 @@ from exports.datasets import cases, tickets
 from exports.datasets.columns import CellWarnings
 from exports.models import ColumnSpec, CreateExportRequest, Dataset, ExportJob, ReportFieldTag
 from exports.ports import RowSource
-from shared.settings import Settings
 
 
 class ExportPlan(Protocol):
     """How one job reads its source and builds its rows, from nothing but the job's snapshot."""
 
     def units(self, source: RowSource, after: str | None) -> Iterator[dict[str, Any]]:
-        """Source units (a case with its records, a ticket) in key order, each with its `RowKey`."""
+        """Source units (a case with its records, a ticket) in key order, each with its `key`."""
 
     def row_builder(self, warnings: CellWarnings | None = None) -> Callable[[dict[str, Any]], list[list[Any]]]:
         """Builds a unit's rows; values of the wrong type become their text and are counted in `warnings`."""
@@ -61,16 +60,12 @@ def columns_for(request: CreateExportRequest, tags: Sequence[ReportFieldTag]) ->
     return cases.columns_for(request, tags)
 
 
-def plan_for(job: ExportJob, settings: Settings) -> ExportPlan:
+def plan_for(job: ExportJob) -> ExportPlan:
     if job.dataset is Dataset.CASES:
         return cases.CasePlan(
-            cases_table=settings.cases_table,
-            records_table=settings.case_records_table,
             organization_id=job.organization_id,
             request=job.request,
             columns=job.columns,
             as_of=job.created_at,
         )
-    return tickets.TicketPlan(
-        table=settings.tickets_table, organization_id=job.organization_id, request=job.request, columns=job.columns
-    )
+    return tickets.TicketPlan(organization_id=job.organization_id, request=job.request, columns=job.columns)

@@ -1,10 +1,8 @@
 """The compliance case dataset (seed 000): core, investigation, disclosure, tagged and overflow columns.
 
-Source layout (Table storage, PartitionKey = organization id everywhere):
-- `cases`: one entity per case, RowKey = zero-padded case sequence.
-- `caserecords`: the case's investigations (INV), RIUs (RIU), disclosures (DIS) and interview responses
-  (IRS), RowKey = `{caseRowKey}|{kind}|{nnnn}`, so they sort right after their case's key. One range
-  scan of each table, merged on the key, gives every case with its records: no query per case.
+Two entity sets, both in key order: `cases`, and `case_records` (the case's investigations (INV), RIUs
+(RIU), disclosures (DIS) and interview responses (IRS), each row keyed by its case). One read of each,
+merged on the key, gives every case with its records: no query per case.
 """
 
 from __future__ import annotations
@@ -15,17 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from exports.datasets import pushdown
 from exports.datasets.columns import CellWarnings, DataType, RowChecker, whole_days
 from exports.datasets.tags import CONTAINER_EXPECTED, Malformed, json_text, raw_value, read_container, typed_value
 from exports.models import ColumnSpec, CreateExportRequest, ExportType, ReportFieldTag
-from exports.ports import Condition, RowSource, SourceQuery
+from exports.ports import KEY, Predicate, RowQuery, RowSource
 from shared.errors import ExportFailed, ValidationFailed
 
 RECORD_KINDS = ("INV", "RIU", "DIS", "IRS")
 OVERFLOW_COLUMN = "custom_fields_overflow"
-# Records of case `k` have keys `k|...`; `k|~` sorts after all of them and before the next case.
-AFTER_RECORDS = "|~"
 # Where a cell notes, in its bundle, a custom-field container it could not read: the row builder turns
 # each one into a single warning, however many columns read it.
 MALFORMED = "malformed"
@@ -108,14 +103,14 @@ CORE_FIELDS: tuple[Field, ...] = (
 )
 CORE_BY_NAME = {field.name: field for field in CORE_FIELDS}
 
-# The stored type of every case property an export reads. The row source still types every value as it
+# The stored type of every case field an export reads. The row source still types every value as it
 # is stored (a CreatedAt stored as text stays text, exported as text with a warning); the schema tells it
-# which properties are doubles, whose whole values Table storage sends without a type.
+# which fields are doubles, whose whole values some sources send without a type.
 _STORED = {DataType.DATETIME: "datetime", DataType.INTEGER: "int64", DataType.BOOLEAN: "bool", DataType.TEXT: "string"}
 CASE_PROPERTY_TYPES: dict[str, str] = {
     **{f.properties[0]: _STORED[f.data_type] for f in CORE_FIELDS if len(f.properties) == 1 and f.data_type in _STORED},
     "SlaDueAt": "datetime",
-    # Read when a filter list is evaluated by the worker (too long for one query).
+    # Read when a source evaluates a filter list itself (too long for one Table storage query).
     "CategoryId": "string",
     "BusinessUnitId": "string",
     "LocationId": "string",
@@ -152,9 +147,9 @@ RECORD_PROPERTY_TYPES: dict[str, str] = {
 
 def case_schema(select: tuple[str, ...] | None) -> tuple[tuple[str, str], ...] | None:
     """The selected properties' types; None (the row source reads type annotations) if one is unknown."""
-    if select is None or any(prop not in CASE_PROPERTY_TYPES for prop in select if prop != "RowKey"):
+    if select is None or any(prop not in CASE_PROPERTY_TYPES for prop in select if prop != KEY):
         return None
-    return tuple((prop, CASE_PROPERTY_TYPES[prop]) for prop in select if prop != "RowKey")
+    return tuple((prop, CASE_PROPERTY_TYPES[prop]) for prop in select if prop != KEY)
 
 
 def _investigation_fields() -> tuple[tuple[str, str, DataType, Callable[[dict[str, Any], datetime], Any]], ...]:
@@ -308,8 +303,6 @@ def core_column_names() -> set[str]:
 class CasePlan:
     """How one job reads and builds its rows, from nothing but the job's snapshot."""
 
-    cases_table: str
-    records_table: str
     organization_id: str
     request: CreateExportRequest
     columns: Sequence[ColumnSpec]
@@ -336,32 +329,27 @@ class CasePlan:
                 )
         return tuple(kind for kind in RECORD_KINDS if kind in kinds)
 
-    def case_filters(self) -> tuple[tuple[Condition, ...], tuple[Condition, ...]]:
-        """(terms Table storage evaluates, terms the worker evaluates): the date range always goes to
-        the query, each list while the query stays within Table storage's comparison limit."""
+    def case_predicates(self) -> tuple[Predicate, ...]:
+        """The request's filters on cases: the date range, then each list."""
         request = self.request
-        required: list[Condition] = []
+        predicates: list[Predicate] = []
         if request.date_range:
-            required += [Condition("CreatedAt", op, bound) for op, bound in request.date_range.comparisons()]
-        lists: list[Condition] = []
+            predicates += [Predicate("CreatedAt", op, bound) for op, bound in request.date_range.comparisons()]
         if request.statuses:
-            lists.append(Condition("Status", "in", tuple(request.statuses)))
+            predicates.append(Predicate("Status", "in", tuple(request.statuses)))
         if request.categories:
-            lists.append(Condition("CategoryId", "in", tuple(str(c) for c in request.categories)))
+            predicates.append(Predicate("CategoryId", "in", tuple(str(c) for c in request.categories)))
         if request.business_units:
-            lists.append(Condition("BusinessUnitId", "in", tuple(str(b) for b in request.business_units)))
+            predicates.append(Predicate("BusinessUnitId", "in", tuple(str(b) for b in request.business_units)))
         if request.locations:
-            lists.append(Condition("LocationId", "in", tuple(str(loc) for loc in request.locations)))
-        return pushdown.split(required, lists)
+            predicates.append(Predicate("LocationId", "in", tuple(str(loc) for loc in request.locations)))
+        return tuple(predicates)
 
-    def case_query(self, select: tuple[str, ...] | None) -> SourceQuery:
-        pushed, left = self.case_filters()
-        if select is not None and left:
-            select = tuple(dict.fromkeys((*select, *(condition.prop for condition in left))))
-        return SourceQuery(self.cases_table, self.organization_id, pushed, select, case_schema(select))
+    def case_query(self, select: tuple[str, ...] | None) -> RowQuery:
+        return RowQuery("cases", self.organization_id, self.case_predicates(), select, case_schema(select))
 
     def case_select(self) -> tuple[str, ...]:
-        props: dict[str, None] = {"RowKey": None}
+        props: dict[str, None] = {KEY: None}
         for spec in self.columns:
             field = CORE_BY_NAME.get(spec.name)
             if field is not None:
@@ -381,43 +369,36 @@ class CasePlan:
         kinds = self.record_kinds()
         if counting and not self.per_record_kind:
             kinds = ()
-        cases = source.read(self.case_query(("RowKey",) if counting else self.case_select()), after)
-        left = self.case_filters()[1]
-        if left:
-            keep = pushdown.matcher(left)
-            cases = (case for case in cases if keep(case))
+        cases = source.read(self.case_query((KEY,) if counting else self.case_select()), after)
         records: Iterator[dict[str, Any]] = iter(())
         if kinds:
-            select = ("RowKey", "Kind") if counting or self._counts_only() else ("RowKey", *RECORD_PROPERTY_TYPES)
-            schema = tuple((prop, RECORD_PROPERTY_TYPES[prop]) for prop in select if prop != "RowKey")
-            query = SourceQuery(
-                self.records_table, self.organization_id, (Condition("Kind", "in", kinds),), select, schema
-            )
-            records = source.read(query, after + AFTER_RECORDS if after else None)
+            select = (KEY, "Kind") if counting or self._counts_only() else (KEY, *RECORD_PROPERTY_TYPES)
+            schema = tuple((prop, RECORD_PROPERTY_TYPES[prop]) for prop in select if prop != KEY)
+            query = RowQuery("case_records", self.organization_id, (Predicate("Kind", "in", kinds),), select, schema)
+            records = source.read(query, after)
         pending = next(records, None)
         for case in cases:
-            key = str(case["RowKey"])
-            prefix = key + "|"
+            key = case[KEY]
             grouped: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
-            while pending is not None and pending["RowKey"] < prefix:
+            while pending is not None and pending[KEY] < key:
                 pending = next(records, None)  # a record of a case the filters left out
-            while pending is not None and str(pending["RowKey"]).startswith(prefix):
+            while pending is not None and pending[KEY] == key:
                 grouped.setdefault(str(pending.get("Kind")), []).append(pending)
                 pending = next(records, None)
-            yield {"RowKey": key, "case": case, "records": grouped}
+            yield {KEY: key, "case": case, "records": grouped}
 
     def rows_in(self, bundle: Bundle) -> int:
         kind = self.per_record_kind
         return len(bundle["records"].get(kind, ())) if kind else 1
 
     def count(self, source: RowSource, after: str | None, limit: int) -> tuple[int, str | None]:
-        if not self.per_record_kind and not self.case_filters()[1]:
+        if not self.per_record_kind:
             return source.count(self.case_query(None), after, limit)
         rows = 0
         last: str | None = None
         for units, bundle in enumerate(self.units(source, after, counting=True), start=1):
             rows += self.rows_in(bundle)
-            last = bundle["RowKey"]
+            last = bundle[KEY]
             if units >= limit:
                 return rows, last
         return rows, None
@@ -446,7 +427,7 @@ class CasePlan:
             rows = []
             for item in items:
                 row = [get(prop) if prop is not None else cell(bundle, item, as_of) for prop, cell in getters]
-                check(row, bundle["RowKey"])
+                check(row, bundle[KEY])
                 rows.append(row)
             if MALFORMED in bundle:  # only a unit with a broken container pays for this
                 for broken in bundle.pop(MALFORMED).values():

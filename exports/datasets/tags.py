@@ -19,6 +19,7 @@ import orjson
 from exports import dates
 from exports.datasets.columns import as_text, type_name
 from exports.models import ColumnSpec
+from exports.ports import KEY, RECORD
 
 CONTAINER_PROPERTY = {"customFields": "CustomFieldsJson", "responses": "ResponsesJson"}
 RECORD_KIND = {"INVESTIGATION": "INV", "DISCLOSURE": "DIS", "INTERVIEW_RESPONSE": "IRS", "RIU": "RIU"}
@@ -87,17 +88,17 @@ def read_container(entity: dict[str, Any], name: str) -> dict[str, Any] | Malfor
     if raw is None or raw == "":
         return {}
     if not isinstance(raw, str):
-        return Malformed(str(entity.get("RowKey")), name, type_name(raw), as_text(raw))
+        return Malformed(str(entity.get(RECORD) or entity.get(KEY)), name, type_name(raw), as_text(raw))
     try:
         # orjson would read an integer beyond 64 bits as a float: such text is read with every digit.
         value = json.loads(raw, parse_constant=_no_constant) if _LONG_INTEGER.search(raw) else orjson.loads(raw)
     except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
-        return Malformed(str(entity.get("RowKey")), name, "malformed JSON", raw)
+        return Malformed(str(entity.get(RECORD) or entity.get(KEY)), name, "malformed JSON", raw)
     if isinstance(value, dict):
         return value
     if value is None:
         return {}
-    return Malformed(str(entity.get("RowKey")), name, "not an object", raw)
+    return Malformed(str(entity.get(RECORD) or entity.get(KEY)), name, "not an object", raw)
 
 
 def json_property(entity: dict[str, Any], name: str) -> dict[str, Any]:

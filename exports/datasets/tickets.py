@@ -1,8 +1,7 @@
 """The ticket view dataset (seed 001): a snapshot of a view — filters, search, scope, sort, columns.
 
-Source layout: table `tickets`, PartitionKey = organization id, RowKey = zero-padded ticket number.
-Filters are evaluated exactly in Python; the ones Table storage evaluates the same way (equals, in,
-ranges) are also pushed down as OData so less is read.
+Entity set `tickets`, in key order. Filters are evaluated exactly in Python; the ones every source
+evaluates the same way (equals, in, ranges) are also passed to the source as predicates so less is read.
 """
 
 from __future__ import annotations
@@ -19,11 +18,10 @@ from typing import Any
 import orjson
 
 from exports import dates
-from exports.datasets import pushdown
 from exports.datasets.columns import CellWarnings, DataType, RowChecker, as_text, fits
 from exports.datasets.tags import CONTAINER_EXPECTED, Malformed, json_property, json_text, read_container
 from exports.models import ColumnSpec, CreateExportRequest, FilterOperator, ViewFilter
-from exports.ports import Condition, ConditionOp, RowSource, SourceQuery
+from exports.ports import KEY, Predicate, PredicateOp, RowQuery, RowSource
 from shared.errors import ValidationFailed
 
 MAX_IN_VALUES = 100
@@ -93,8 +91,8 @@ OPERATORS: dict[DataType, frozenset[FilterOperator]] = {
     ),
 }
 NO_VALUE = frozenset({FilterOperator.IS_EMPTY, FilterOperator.IS_NOT_EMPTY})
-# Text and number filters Table storage evaluates the same way; times go through exports/dates.py.
-PUSHED_DOWN: dict[FilterOperator, ConditionOp] = {
+# Text and number filters every source evaluates the same way; times go through exports/dates.py.
+PUSHED_DOWN: dict[FilterOperator, PredicateOp] = {
     FilterOperator.EQUALS: "eq",
     FilterOperator.IN: "in",
     FilterOperator.GREATER_THAN: "gt",
@@ -252,43 +250,41 @@ def _predicate(view_filter: ViewFilter) -> Callable[[dict[str, Any]], bool]:
     return test
 
 
-def _pushed_down(view_filter: ViewFilter) -> list[Condition]:
-    """The filter as terms Table storage evaluates exactly as `_predicate` does (none if it cannot)."""
+def _pushed_down(view_filter: ViewFilter) -> list[Predicate]:
+    """The filter as predicates a source evaluates exactly as `_predicate` does (none if it cannot)."""
     dtype = field_type(view_filter.field)
     if dtype is None or view_filter.field.startswith(CUSTOM_PREFIX) or view_filter.operator in NO_VALUE:
         return []
     prop = FIELD_BY_NAME[view_filter.field][2]
     value = _parse(view_filter, dtype)
     if dtype is DataType.DATETIME:
-        return [Condition(prop, op, bound) for op, bound in dates.comparisons(view_filter.operator.value, value) or ()]
+        return [Predicate(prop, op, bound) for op, bound in dates.comparisons(view_filter.operator.value, value) or ()]
     op = PUSHED_DOWN.get(view_filter.operator)
-    return [Condition(prop, op, value)] if op else []
+    return [Predicate(prop, op, value)] if op else []
 
 
 @dataclass(frozen=True)
 class TicketPlan:
-    table: str
     organization_id: str
     request: CreateExportRequest
     columns: Sequence[ColumnSpec]
 
-    def query(self, select: tuple[str, ...] | None) -> SourceQuery:
-        # Scope is evaluated by Table storage only, so it always goes to the query; filters, which the
-        # worker evaluates on every row anyway, go while the query stays within the comparison limit.
-        scope: list[Condition] = []
+    def query(self, select: tuple[str, ...] | None) -> RowQuery:
+        # Scope is evaluated by the source only; filters, which the worker evaluates on every row anyway,
+        # also go to the source so that less is read.
+        predicates: list[Predicate] = []
         if self.request.scope and self.request.scope.team_id:
-            scope.append(Condition("TeamId", "eq", str(self.request.scope.team_id)))
+            predicates.append(Predicate("TeamId", "eq", str(self.request.scope.team_id)))
         if self.request.scope and self.request.scope.assigned_to_user_id:
-            scope.append(Condition("AssigneeId", "eq", str(self.request.scope.assigned_to_user_id)))
-        filters = [condition for view_filter in self.request.filters for condition in _pushed_down(view_filter)]
-        conditions, _ = pushdown.split(scope, filters)
-        return SourceQuery(self.table, self.organization_id, conditions, select)
+            predicates.append(Predicate("AssigneeId", "eq", str(self.request.scope.assigned_to_user_id)))
+        predicates += [predicate for view_filter in self.request.filters for predicate in _pushed_down(view_filter)]
+        return RowQuery("tickets", self.organization_id, tuple(predicates), select)
 
     def select(self) -> tuple[str, ...]:
         names = [spec.name for spec in self.columns] + [f.field for f in self.request.filters]
         if self.request.sort_field:
             names.append(self.request.sort_field)
-        props: dict[str, None] = {"RowKey": None}
+        props: dict[str, None] = {KEY: None}
         for name in names:
             props[FIELD_BY_NAME[name][2] if name in FIELD_BY_NAME else CUSTOM_FIELDS] = None
         if self.request.search_term:
@@ -317,7 +313,7 @@ class TicketPlan:
         last: str | None = None
         for entity in self.units(source, after):
             counted += 1
-            last = str(entity["RowKey"])
+            last = str(entity[KEY])
             if counted >= limit:
                 return counted, last
         return counted, None
@@ -349,7 +345,7 @@ class TicketPlan:
                     assert isinstance(fields, dict)
                     for index, key in custom:
                         row[index] = _custom_value(fields, key)
-            check(row, get("RowKey"))
+            check(row, get(KEY))
             if broken is not None:
                 notes.note(broken.record, broken.prop, broken.found, CONTAINER_EXPECTED)
             return [row]
@@ -369,9 +365,7 @@ class TicketPlan:
         assert field is not None
         value = _value(entity, field)
         dtype = field_type(field) or DataType.TEXT
-        return SortKey(
-            value, str(entity["RowKey"]), self.request.sort_direction == "desc", misfit=not fits(value, dtype)
-        )
+        return SortKey(value, str(entity[KEY]), self.request.sort_direction == "desc", misfit=not fits(value, dtype))
 
 
 class SortKey:

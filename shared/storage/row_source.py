@@ -7,7 +7,7 @@ The page is decoded with orjson and typed here, by each value's own type as stor
 dataset expects: JSON with *minimal metadata*, whose `@odata.type` annotations mark every Edm.DateTime,
 Edm.Int64, Edm.Binary and Edm.Guid value (JSON without metadata writes them as plain strings, so the text
 "2024-06-01" and a DateTime, or "12" and an Int64, could not be told apart). A keys-only read (counting)
-asks for no metadata. `SourceQuery.schema` only names the dataset's Edm.Double properties, whose whole
+asks for no metadata. `TableQuery.schema` only names the dataset's Edm.Double properties, whose whole
 values Table storage writes as JSON integers without an annotation.
 
 Every entity is also checked against the types of the query's filter values: Table storage never
@@ -34,9 +34,20 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from azure.data.tables import TableClient, TableServiceClient
 
-from exports.ports import Condition, SourceQuery
+from exports.ports import KEY, RECORD, RowQuery
 from shared.storage.sdk_filter import substitute
 from shared.storage.table_filter import check_filter
+from shared.storage.table_query import (
+    ROW_KEY,
+    Condition,
+    TableLayout,
+    TableQuery,
+    TranslatedQuery,
+    kind_of,
+    matcher,
+    sent_value,
+    translate,
+)
 
 PAGE_SIZE = 1000
 READ_AHEAD_PAGES = 2
@@ -49,7 +60,7 @@ _ANNOTATION = "@odata.type"
 Entity = dict[str, Any]
 
 
-def odata_filter(query: SourceQuery, after: str | None) -> tuple[str, dict[str, Any]]:
+def odata_filter(query: TableQuery, after: str | None) -> tuple[str, dict[str, Any]]:
     """The query as an OData filter with parameters (values are never pasted into the text)."""
     terms = ["PartitionKey eq @p_org"]
     parameters: dict[str, Any] = {"p_org": query.partition}
@@ -61,7 +72,7 @@ def odata_filter(query: SourceQuery, after: str | None) -> tuple[str, dict[str, 
     return " and ".join(terms), parameters
 
 
-def filter_text(query: SourceQuery, after: str | None) -> str:
+def filter_text(query: TableQuery, after: str | None) -> str:
     text, parameters = odata_filter(query, after)
     # The SDK's own substitution, so a filter reads exactly as with `query_entities(parameters=)`.
     return substitute(parameters, text)
@@ -71,16 +82,12 @@ def _term(condition: Condition, name: str, parameters: dict[str, Any]) -> str:
     if condition.op == "in":
         alternatives = []
         for position, value in enumerate(condition.value):
-            parameters[f"{name}_{position}"] = _value(value)
+            parameters[f"{name}_{position}"] = sent_value(value)
             alternatives.append(f"{condition.prop} eq @{name}_{position}")
         # The SDK substitutes @names between spaces, so the parentheses must stand apart.
         return "( " + " or ".join(alternatives) + " )"
-    parameters[name] = _value(condition.value)
+    parameters[name] = sent_value(condition.value)
     return f"{condition.prop} {condition.op} @{name}"
-
-
-def _value(value: Any) -> Any:
-    return value if isinstance(value, str | bool | int | float | datetime) else str(value)
 
 
 # ---- typing values -----------------------------------------------------------------------------------
@@ -187,18 +194,6 @@ def _by_annotation(entities: list[Entity]) -> list[Entity]:
 # ---- what Table storage would not have returned ---------------------------------------------------------
 
 
-_KINDS: tuple[type, ...] = (bool, int, float, str, datetime, bytes)
-_KIND_OF: dict[type, type] = {kind: kind for kind in _KINDS}
-
-
-def _kind(value: Any) -> type:
-    """The Table storage type family of a typed value (Edm.Int32 and Edm.Int64 are both int)."""
-    found = _KIND_OF.get(type(value))
-    if found is not None:
-        return found
-    return next((kind for kind in _KINDS if isinstance(value, kind)), type(value))
-
-
 def _type_checks(conditions: tuple[Condition, ...]) -> tuple[tuple[str, frozenset[type]], ...]:
     """Per filtered property, the types its value may have for the entity to satisfy the filter.
 
@@ -212,7 +207,7 @@ def _type_checks(conditions: tuple[Condition, ...]) -> tuple[tuple[str, frozense
         if condition.prop in _KEYS:
             continue  # always strings
         values = condition.value if condition.op == "in" else (condition.value,)
-        kinds = frozenset(_kind(_value(value)) for value in values)
+        kinds = frozenset(kind_of(sent_value(value)) for value in values)
         allowed[condition.prop] = allowed[condition.prop] & kinds if condition.prop in allowed else kinds
     return tuple(allowed.items())
 
@@ -223,7 +218,7 @@ def _type_checks(conditions: tuple[Condition, ...]) -> tuple[tuple[str, frozense
 class _PageReader:
     """Pages of one query through the table client's pipeline, following continuation headers."""
 
-    def __init__(self, table: TableClient, query: SourceQuery, after: str | None, page_size: int) -> None:
+    def __init__(self, table: TableClient, query: TableQuery, after: str | None, page_size: int) -> None:
         self._table = table
         self._url = f"/{quote(query.table)}()"
         text = filter_text(query, after)
@@ -279,7 +274,7 @@ class _PageReader:
     def _satisfies(self, entity: Entity) -> bool:
         for prop, kinds in self._checks:
             value = entity.get(prop)
-            if value is None or _kind(value) not in kinds:
+            if value is None or kind_of(value) not in kinds:
                 return False
         return True
 
@@ -339,14 +334,35 @@ def _read_ahead(pages: Iterator[list[Entity]], depth: int) -> Iterator[list[Enti
 
 
 class TableRowSource:
+    """The row source over Table storage (the embedded default): one partition per organization."""
+
     def __init__(
-        self, service: TableServiceClient, *, page_size: int = PAGE_SIZE, read_ahead: int = READ_AHEAD_PAGES
+        self,
+        service: TableServiceClient,
+        *,
+        layout: TableLayout | None = None,
+        page_size: int = PAGE_SIZE,
+        read_ahead: int = READ_AHEAD_PAGES,
     ) -> None:
         self._service = service
+        self._layout = layout or TableLayout()
         self._page_size = page_size
         self._read_ahead = read_ahead
 
-    def read(self, query: SourceQuery, after: str | None) -> Iterator[dict[str, Any]]:
+    def read(self, query: RowQuery, after: str | None) -> Iterator[dict[str, Any]]:
+        translated = translate(query, after, self._layout)
+        return rows_of(translated, self.read_table(translated.table_query, translated.after))
+
+    def count(self, query: RowQuery, after: str | None, limit: int) -> tuple[int, str | None]:
+        translated = translate(query, after, self._layout)
+        if not translated.left and not translated.records:
+            return self.count_table(translated.table_query, translated.after, limit)
+        keys_only = RowQuery(query.entity_set, query.organization_id, query.predicates, (KEY,))
+        keys = translate(keys_only, after, self._layout)
+        return count_rows(rows_of(keys, self.read_table(keys.table_query, keys.after)), limit)
+
+    def read_table(self, query: TableQuery, after: str | None) -> Iterator[dict[str, Any]]:
+        """Entities of one partition in RowKey order with RowKey > `after`, as Table storage holds them."""
         reader = _PageReader(self._service.get_table_client(query.table), query, after, self._page_size)
         pages = _read_ahead(reader.pages(), self._read_ahead) if self._read_ahead > 0 else reader.pages()
         try:
@@ -357,8 +373,8 @@ class TableRowSource:
             if close is not None:
                 close()
 
-    def count(self, query: SourceQuery, after: str | None, limit: int) -> tuple[int, str | None]:
-        keys_only = SourceQuery(query.table, query.partition, query.conditions, ("RowKey",), schema=())
+    def count_table(self, query: TableQuery, after: str | None, limit: int) -> tuple[int, str | None]:
+        keys_only = TableQuery(query.table, query.partition, query.conditions, (ROW_KEY,), schema=())
         reader = _PageReader(self._service.get_table_client(query.table), keys_only, after, self._page_size)
         counted = 0
         last: str | None = None
@@ -366,8 +382,45 @@ class TableRowSource:
             page = reader.next_page()
             if counted + len(page) >= limit:
                 take = limit - counted
-                return limit, str(page[take - 1]["RowKey"]) if take else last
+                return limit, str(page[take - 1][ROW_KEY]) if take else last
             counted += len(page)
             if page:
-                last = str(page[-1]["RowKey"])
+                last = str(page[-1][ROW_KEY])
         return counted, None
+
+
+def rows_of(translated: TranslatedQuery, entities: Iterator[Entity]) -> Iterator[Entity]:
+    """Entities as neutral rows: the terms left to the adapter checked, the unit key under `key`."""
+    keep = matcher(translated.left) if translated.left else None
+    extra = translated.extra
+    unit_key = translated.unit_key
+    records = translated.records
+    try:
+        for entity in entities:
+            if keep is not None and not keep(entity):
+                continue
+            for prop in extra:
+                entity.pop(prop, None)
+            row_key = entity.pop(ROW_KEY)
+            entity[KEY] = unit_key(row_key)
+            if records:
+                entity[RECORD] = row_key
+            yield entity
+    finally:
+        close = getattr(entities, "close", None)
+        if close is not None:
+            close()
+
+
+def count_rows(rows: Iterator[Entity], limit: int) -> tuple[int, str | None]:
+    """Counts up to `limit` rows; (count, last key) when the limit is reached, (count, None) at the end."""
+    counted = 0
+    for row in rows:
+        counted += 1
+        if counted >= limit:
+            last = str(row[KEY])
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
+            return counted, last
+    return counted, None

@@ -13,8 +13,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from exports.ports import MAX_FILTER_COMPARISONS
 from shared.errors import ExportFailed
+from shared.storage.table_query import MAX_FILTER_COMPARISONS
 
 # A string literal, with '' standing for one quote inside it (also after a type prefix: datetime'...').
 _STRING = re.compile(r"'(?:[^']|'')*'")

@@ -18,11 +18,12 @@ import pytest
 import requests
 from azure.data.tables import TableServiceClient
 
-from exports.ports import Condition, SourceQuery
 from shared.settings import Settings
 from shared.storage.clients import StorageClients
 from shared.storage.row_source import TableRowSource, filter_text
 from shared.storage.table_filter import FilterTooLong, comparisons
+from shared.storage.table_query import Condition
+from shared.storage.table_query import TableQuery as SourceQuery
 from tests.conftest import Api
 from tests.support.azurite import Azurite
 from tools.synthetic_cases import reference_ids, synthetic_cases
@@ -169,7 +170,7 @@ def test_the_adapter_refuses_the_one_query_the_case_lists_used_to_be(
     assert comparisons(text) == 652
 
     with pytest.raises(FilterTooLong, match="652 comparisons"):
-        next(iter(TableRowSource(tables).read(old_query, None)))
+        next(iter(TableRowSource(tables).read_table(old_query, None)))
     # Every table client the app builds counts the $filter of every request, whoever wrote the filter.
     app_tables = StorageClients(Settings(storage_connection_string=azurite.connection_string)).tables
     with pytest.raises(FilterTooLong):

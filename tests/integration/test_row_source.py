@@ -10,8 +10,9 @@ import pytest
 from azure.data.tables import EdmType, EntityProperty, TableServiceClient, UpdateMode
 
 from exports.datasets.cases import CASE_PROPERTY_TYPES, case_schema
-from exports.ports import Condition, SourceQuery
 from shared.storage.row_source import TableRowSource, filter_text, odata_filter
+from shared.storage.table_query import Condition
+from shared.storage.table_query import TableQuery as SourceQuery
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,7 @@ def test_reading_with_the_schema_gives_the_sdk_s_values_and_types(
     load_cases(org, 2_345)
     query = SourceQuery("cases", org, (), SELECT, case_schema(SELECT))
     assert query.schema is not None, "every case property the export reads has a known type"
-    fast = list(TableRowSource(tables, page_size=500).read(query, None))
+    fast = list(TableRowSource(tables, page_size=500).read_table(query, None))
     assert fast == sdk_read(tables, query, None)
     assert all(isinstance(row["CreatedAt"], datetime) and row["CreatedAt"].tzinfo is not None for row in fast)
 
@@ -43,7 +44,7 @@ def test_reading_without_a_schema_types_values_by_their_annotations(
     load_cases(org, 300)
     for select in (None, SELECT):
         query = SourceQuery("cases", org, (Condition("Status", "in", ("OPEN", "CLOSED")),), select)
-        fast = list(TableRowSource(tables, page_size=100).read(query, "0000000050"))
+        fast = list(TableRowSource(tables, page_size=100).read_table(query, "0000000050"))
         assert fast == sdk_read(tables, query, "0000000050")
         assert fast and all(str(row["RowKey"]) > "0000000050" for row in fast)
 
@@ -59,7 +60,7 @@ def test_int64_double_and_datetime_properties_come_back_typed(tables: TableServi
         SourceQuery("typedrows", org, (), ("RowKey", "Big", "Ratio", "When", "Text"), schema),
         SourceQuery("typedrows", org),
     ):
-        [row] = TableRowSource(tables).read(query, None)
+        [row] = TableRowSource(tables).read_table(query, None)
         assert (row["Big"], row["Ratio"], row["When"], row["Text"]) == (2**40, 2.0, when, "x")
         assert isinstance(row["Ratio"], float)
 
@@ -70,7 +71,7 @@ def test_a_batch_that_stops_early_leaves_no_reader_behind(
     import threading
 
     load_cases(org, 1_200)
-    rows = TableRowSource(tables, page_size=100).read(SourceQuery("cases", org, (), ("RowKey",), ()), None)
+    rows = TableRowSource(tables, page_size=100).read_table(SourceQuery("cases", org, (), ("RowKey",), ()), None)
     first = [next(rows) for _ in range(150)]
     assert isinstance(rows, Generator)
     rows.close()
@@ -84,9 +85,9 @@ def test_counting_stops_at_the_limit_and_resumes_after_the_last_key(
     load_cases(org, 1_050)
     source = TableRowSource(tables, page_size=400)
     query = SourceQuery("cases", org)
-    assert source.count(query, None, 1_000) == (1_000, "0000001000")
-    assert source.count(query, "0000001000", 1_000) == (50, None)
-    assert source.count(query, None, 5_000) == (1_050, None)
+    assert source.count_table(query, None, 1_000) == (1_000, "0000001000")
+    assert source.count_table(query, "0000001000", 1_000) == (50, None)
+    assert source.count_table(query, None, 5_000) == (1_050, None)
 
 
 def test_a_value_stored_with_another_type_is_read_as_what_it_is_like_the_sdk_reads_it(
@@ -103,7 +104,7 @@ def test_a_value_stored_with_another_type_is_read_as_what_it_is_like_the_sdk_rea
     for props in wrong:
         client.update_entity({"PartitionKey": org, **props}, mode=UpdateMode.MERGE)
     query = SourceQuery("cases", org, (), SELECT, case_schema(SELECT))
-    fast = {row["RowKey"]: row for row in TableRowSource(tables, page_size=7).read(query, None)}
+    fast = {row["RowKey"]: row for row in TableRowSource(tables, page_size=7).read_table(query, None)}
     assert list(fast.values()) == sdk_read(tables, query, None)
     case3, case4, case5, case6 = (fast[f"{n:010d}"] for n in (3, 4, 5, 6))
     assert (case3["CreatedAt"], case3["ClosedAt"]) == ("2024-06-01", "2024-06-01T00:00:00Z")
@@ -136,7 +137,7 @@ def test_a_filter_returns_no_value_of_another_type_than_its_own_although_azurite
     source = TableRowSource(tables, page_size=2)
 
     def keys(*conditions: Condition, select: tuple[str, ...] | None = ("RowKey",)) -> list[str]:
-        return [row["RowKey"] for row in source.read(SourceQuery("mixedrows", org, conditions, select), None)]
+        return [row["RowKey"] for row in source.read_table(SourceQuery("mixedrows", org, conditions, select), None)]
 
     assert keys(Condition("At", "ge", june)) == ["3", "6"]
     assert keys(Condition("At", "eq", june)) == ["6"]
@@ -144,6 +145,6 @@ def test_a_filter_returns_no_value_of_another_type_than_its_own_although_azurite
     assert keys(Condition("At", "lt", june), select=None) == ["1"]
     assert keys(Condition("N", "gt", 2)) == ["3", "5"]
     assert keys(Condition("N", "in", ("7", "x"))) == ["2"]
-    assert source.count(SourceQuery("mixedrows", org, (Condition("At", "ge", june),)), None, 100) == (2, None)
-    [row] = source.read(SourceQuery("mixedrows", org, (Condition("At", "eq", june),), ("RowKey",)), None)
+    assert source.count_table(SourceQuery("mixedrows", org, (Condition("At", "ge", june),)), None, 100) == (2, None)
+    [row] = source.read_table(SourceQuery("mixedrows", org, (Condition("At", "eq", june),), ("RowKey",)), None)
     assert row == {"RowKey": "6"}, "a property read only to check the filter is left out again"

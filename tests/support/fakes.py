@@ -3,50 +3,18 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from exports.models import ExportJob, JobStatus, WorkMessage
-from exports.ports import IdempotencyRecord, JobListing, SourceQuery
+from exports.ports import KEY, IdempotencyRecord, JobListing, RowQuery
 from shared.errors import ConcurrencyConflict, Conflict
-from shared.storage.row_source import filter_text
+from shared.storage.row_source import count_rows, filter_text, rows_of
 from shared.storage.table_filter import check_filter
-
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": lambda a, b: a == b,
-    "ne": lambda a, b: a != b,
-    "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b,
-    "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b,
-}
-
-
-def _table_type(value: Any) -> type:
-    """The Table storage type a value is stored or sent as (Edm.String, Edm.Int64, Edm.Double, ...)."""
-    for kind in (bool, int, float, str, datetime, bytes):
-        if isinstance(value, kind):
-            return kind
-    return type(value)
-
-
-def _as_utc(value: Any) -> Any:
-    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
-
-
-def _holds(op: str, stored: Any, wanted: Any) -> bool:
-    """One filter term as Table storage evaluates it: a missing property, or one of another type than the
-    value, satisfies no comparison at all, `ne` included (a string is neither before nor after a time)."""
-    if op == "in":
-        return any(_holds("eq", stored, one) for one in wanted)
-    if not isinstance(wanted, str | bool | int | float | datetime):
-        wanted = str(wanted)  # as the row source sends it (shared/storage/row_source.py)
-    if stored is None or _table_type(stored) is not _table_type(wanted):
-        return False
-    return _COMPARE[op](_as_utc(stored), _as_utc(wanted))
+from shared.storage.table_query import TableLayout, TableQuery, holds, translate
 
 
 @dataclass
@@ -137,7 +105,11 @@ class FakeWorkQueue:
 
 @dataclass
 class FakeRowSource:
+    """Entity sets held as Table storage holds them (tables of PartitionKey/RowKey entities), read through
+    the same translation as the Table storage adapter, terms evaluated as Table storage evaluates them."""
+
     tables: dict[str, dict[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
+    layout: TableLayout = field(default_factory=TableLayout)
     reads: int = 0
 
     def add(self, table: str, entities: Sequence[dict[str, Any]]) -> None:
@@ -145,7 +117,17 @@ class FakeRowSource:
             partition = self.tables.setdefault(table, {}).setdefault(entity["PartitionKey"], {})
             partition[entity["RowKey"]] = dict(entity)
 
-    def _matching(self, query: SourceQuery, after: str | None) -> Iterator[dict[str, Any]]:
+    def read(self, query: RowQuery, after: str | None) -> Iterator[dict[str, Any]]:
+        self.reads += 1
+        translated = translate(query, after, self.layout)
+        yield from rows_of(translated, self.read_table(translated.table_query, translated.after))
+
+    def count(self, query: RowQuery, after: str | None, limit: int) -> tuple[int, str | None]:
+        keys_only = RowQuery(query.entity_set, query.organization_id, query.predicates, (KEY,))
+        translated = translate(keys_only, after, self.layout)
+        return count_rows(rows_of(translated, self.read_table(translated.table_query, translated.after)), limit)
+
+    def read_table(self, query: TableQuery, after: str | None) -> Iterator[dict[str, Any]]:
         # The filter Table storage would get: refused here as the real adapter refuses it.
         check_filter(filter_text(query, after))
         partition = self.tables.get(query.table, {}).get(query.partition, {})
@@ -153,21 +135,8 @@ class FakeRowSource:
             if after is not None and key <= after:
                 continue
             entity = partition[key]
-            if all(_holds(c.op, entity.get(c.prop), c.value) for c in query.conditions):
+            if all(holds(c.op, entity.get(c.prop), c.value) for c in query.conditions):
                 yield dict(entity)
-
-    def read(self, query: SourceQuery, after: str | None) -> Iterator[dict[str, Any]]:
-        self.reads += 1
-        yield from self._matching(query, after)
-
-    def count(self, query: SourceQuery, after: str | None, limit: int) -> tuple[int, str | None]:
-        counted, last = 0, None
-        for entity in self._matching(query, after):
-            counted += 1
-            last = entity["RowKey"]
-            if counted >= limit:
-                return counted, last
-        return counted, None
 
 
 @dataclass

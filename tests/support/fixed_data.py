@@ -11,6 +11,8 @@ TEMPLATE_A = "11111111-1111-4111-8111-111111111111"
 TEMPLATE_B = "22222222-2222-4222-8222-222222222222"
 CAT_FRAUD = "33333333-3333-4333-8333-333333333333"
 CAT_SAFETY = "44444444-4444-4444-8444-444444444444"
+BU_FINANCE = "55555555-5555-4555-8555-555555555555"
+LOC_MUNICH = "66666666-6666-4666-8666-666666666666"
 
 
 def t(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -38,8 +40,10 @@ def fixed_cases(org: str) -> list[dict[str, Any]]:
             "ReporterRelationship": "EMPLOYEE",
             "AssignedToName": "Zoë Ångström",
             "AssignedToEmail": "zoe@example.com",
+            "BusinessUnitId": BU_FINANCE,
             "BusinessUnitName": "Finance",
             "BusinessUnitCode": "FIN",
+            "LocationId": LOC_MUNICH,
             "LocationName": "München HQ",
             "LocationCountry": "Germany",
             "LocationRegion": "EMEA",

@@ -79,7 +79,7 @@ def fixed_world(world: World, admin: Principal, tags: TagService) -> World:
 def export_rows(world: World, principal: Principal, **fields: Any) -> tuple[list[str], list[list[Any]]]:
     """Creates a job and builds its rows exactly as the worker would, as typed values."""
     job, _ = world.service.create(principal, CreateExportRequest.model_validate({"format": "CSV", **fields}))
-    plan = datasets.plan_for(job, world.service.settings)
+    plan = datasets.plan_for(job)
     build = plan.row_builder()
     rows = [row for unit in plan.units(world.source, None) for row in build(unit)]
     assert plan.count(world.source, None, 10_000) == (len(rows), None)
@@ -249,7 +249,7 @@ def test_tags_are_snapshotted_when_the_job_is_created(fixed_world: World, admin:
     job, _ = fixed_world.service.create(admin, CreateExportRequest.model_validate({"format": "CSV"}))
     tags.update(admin, 1, TagUpdate(column_name="renamed"))
     tags.delete(admin, 3)
-    plan = datasets.plan_for(job, fixed_world.service.settings)
+    plan = datasets.plan_for(job)
     rows = [row for unit in plan.units(fixed_world.source, None) for row in plan.row_builder()(unit)]
     names = [col.name for col in job.columns]
     assert "total_dollar_amount" in names and "hours_spent" in names and "renamed" not in names

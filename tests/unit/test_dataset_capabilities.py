@@ -14,7 +14,7 @@ def plan(dataset: Dataset, **fields: object) -> datasets.ExportPlan:
     job = a_job(dataset)
     job.request = CreateExportRequest.model_validate({"format": "CSV", "dataset": dataset.value, **fields})
     job.export_type = job.request.export_type
-    return datasets.plan_for(job, SETTINGS)
+    return datasets.plan_for(job)
 
 
 def test_a_ticket_export_with_a_sort_field_is_sorted_and_not_split_by_key() -> None:

@@ -15,7 +15,7 @@ COLUMNS = [ColumnSpec(name="n", label="N", data_type="INTEGER")]
 
 
 def units(count: int, start: int = 0) -> list[dict[str, Any]]:
-    return [{"RowKey": f"{n:06d}", "n": n} for n in range(start, start + count)]
+    return [{"key": f"{n:06d}", "n": n} for n in range(start, start + count)]
 
 
 def run_batch(

@@ -16,8 +16,9 @@ import pytest
 from exports import datasets
 from exports.datasets.cases import CasePlan
 from exports.models import CreateExportRequest, ExportJob, JobStatus
-from exports.ports import CONDITION_BUDGET
+from exports.ports import KEY
 from shared.auth import ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, Principal
+from shared.storage.table_query import CONDITION_BUDGET, TableLayout, translate
 from tests.unit.conftest import ORG_A, World, make_world
 from tools.synthetic_cases import reference_ids
 
@@ -94,7 +95,7 @@ def test_a_per_record_export_with_long_lists_counts_and_exports_the_same_records
 def plan(body: dict[str, Any]) -> CasePlan:
     world = make_world()
     job, _ = world.service.create(PRINCIPAL, CreateExportRequest.model_validate({"format": "CSV", **body}))
-    found = datasets.plan_for(job, world.service.settings)
+    found = datasets.plan_for(job)
     assert isinstance(found, CasePlan)
     return found
 
@@ -102,20 +103,23 @@ def plan(body: dict[str, Any]) -> CasePlan:
 def test_short_lists_are_still_evaluated_by_table_storage() -> None:
     refs = reference_ids(1)
     short = plan({"statuses": ["OPEN", "NEW"], "categories": refs["categories"][:5], "locations": refs["locations"]})
-    pushed, left = short.case_filters()
-    assert [condition.prop for condition in pushed] == ["Status", "CategoryId", "LocationId"] and left == ()
-    assert short.case_query(("RowKey",)).select == ("RowKey",)
+    translated = translate(short.case_query((KEY,)), None, TableLayout())
+    assert [condition.prop for condition in translated.table_query.conditions] == ["Status", "CategoryId", "LocationId"]
+    assert translated.left == ()
+    assert translated.table_query.select == ("RowKey",)
 
 
 def test_lists_that_do_not_fit_are_read_and_evaluated_by_the_worker() -> None:
     lists = longest_case_lists()
     mixed = plan({**lists, "statuses": ["OPEN", "NEW"], "businessUnits": lists["businessUnits"][:3]})
-    pushed, left = mixed.case_filters()
+    translated = translate(mixed.case_query((KEY,)), None, TableLayout())
+    pushed = translated.table_query.conditions
     assert sum(condition.comparisons for condition in pushed) <= CONDITION_BUDGET
     assert [condition.prop for condition in pushed] == ["CreatedAt", "CreatedAt", "Status", "BusinessUnitId"]
-    assert [condition.prop for condition in left] == ["CategoryId", "LocationId"]
-    # The worker needs the properties it evaluates, also when it only counts.
-    assert mixed.case_query(("RowKey",)).select == ("RowKey", "CategoryId", "LocationId")
+    assert [condition.prop for condition in translated.left] == ["CategoryId", "LocationId"]
+    # The adapter needs the properties it evaluates, also when it only counts, and drops them after.
+    assert translated.table_query.select == ("RowKey", "CategoryId", "LocationId")
+    assert translated.extra == ("CategoryId", "LocationId")
 
 
 def test_long_ticket_filter_lists_and_scope_export_exactly_the_matching_tickets() -> None:

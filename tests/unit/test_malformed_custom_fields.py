@@ -145,7 +145,7 @@ def test_no_custom_fields_is_no_warning(world: World, admin: Principal, empty: s
     ],
 )
 def test_a_container_that_is_not_a_json_object_is_read_as_malformed(stored: object, found: str, text: str) -> None:
-    entity = {"RowKey": "0000000009", "CustomFieldsJson": stored}
+    entity = {"key": "0000000009", "CustomFieldsJson": stored}
     assert read_container(entity, "CustomFieldsJson") == Malformed("0000000009", "CustomFieldsJson", found, text)
     assert json_property(entity, "CustomFieldsJson") == {}  # readers of single fields find none
 

@@ -57,7 +57,7 @@ def overflow_world(world: World, admin: Principal, tags: TagService) -> World:
 
 def export(world: World, principal: Principal, **fields: Any) -> tuple[list[ColumnSpec], list[dict[str, Any]]]:
     job, _ = world.service.create(principal, CreateExportRequest.model_validate({"format": "CSV", **fields}))
-    plan = datasets.plan_for(job, world.service.settings)
+    plan = datasets.plan_for(job)
     build = plan.row_builder()
     names = [col.name for col in job.columns]
     rows = [dict(zip(names, row, strict=True)) for unit in plan.units(world.source, None) for row in build(unit)]
@@ -205,8 +205,6 @@ def test_a_job_recorded_before_keeps_in_the_overflow_the_fields_of_tags_it_does_
         excluded_fields=["totalDollarAmount", f"recoveryRate@{TEMPLATE_A}"],
     )
     plan = CasePlan(
-        cases_table="cases",
-        records_table="caserecords",
         organization_id=ORG_A,
         request=CreateExportRequest.model_validate({"format": "CSV", "includeOverflow": True}),
         columns=[stored],

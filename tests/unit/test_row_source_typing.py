@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from exports.ports import Condition
 from shared.storage.row_source import _type_checks, _typer
+from shared.storage.table_query import Condition
 
 SELECT = ("RowKey", "CreatedAt", "SubjectCount", "CaseNumber", "IsAnonymous", "Amount")
 DOUBLES = frozenset({"Amount"})

@@ -125,7 +125,7 @@ def test_a_line_logged_while_staging_a_block_carries_the_invocations_job_organiz
         out_of_time=lambda: False,
     )
     with log_context(job_id="job-1", organization_id="org-a", step=3):
-        batch.run([{"RowKey": f"{n:03d}", "n": n} for n in range(10)])
+        batch.run([{"key": f"{n:03d}", "n": n} for n in range(10)])
 
     staged = [r for r in lines.records() if str(r["message"]).startswith("staging block")]
     assert staged, "the sink logged from the staging thread"

@@ -14,12 +14,13 @@ from urllib.parse import quote
 import pytest
 from azure.core.credentials import AccessToken
 
-from exports.datasets import pushdown
-from exports.ports import CONDITION_BUDGET, MAX_FILTER_COMPARISONS, Condition, SourceQuery
 from shared.settings import Settings
+from shared.storage import table_query as pushdown
 from shared.storage.clients import StorageClients
 from shared.storage.row_source import filter_text
 from shared.storage.table_filter import FilterTooLong, check_filter, comparisons, refuse_long_filters
+from shared.storage.table_query import CONDITION_BUDGET, MAX_FILTER_COMPARISONS, Condition
+from shared.storage.table_query import TableQuery as SourceQuery
 from tests.support.fakes import FakeRowSource
 
 UNREACHABLE = (
@@ -125,4 +126,4 @@ class TestKeepingQueriesWithinTheLimit:
     def test_the_fake_row_source_refuses_what_table_storage_would(self) -> None:
         query = SourceQuery("cases", "org", (Condition("Status", "in", tuple(f"S{n}" for n in range(15))),))
         with pytest.raises(FilterTooLong):
-            list(FakeRowSource().read(query, None))
+            list(FakeRowSource().read_table(query, None))

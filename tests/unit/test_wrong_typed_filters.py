@@ -16,8 +16,9 @@ import pytest
 from exports import datasets
 from exports.datasets.tickets import TicketPlan
 from exports.models import CreateExportRequest, JobStatus
-from exports.ports import CONDITION_BUDGET, Condition, ConditionOp, SourceQuery
 from shared.auth import ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, Principal
+from shared.storage.table_query import CONDITION_BUDGET, Condition, ConditionOp, TableLayout, translate
+from shared.storage.table_query import TableQuery as SourceQuery
 from tests.support.fakes import FakeRowSource
 from tests.unit.conftest import ORG_A, World, make_world
 from tools.synthetic_tickets import STATUSES
@@ -58,13 +59,14 @@ def exported(world: World, *filters: dict[str, str]) -> tuple[list[int], TicketP
     assert view.status is JobStatus.COMPLETED, view.error_message
     numbers = [int(orjson.loads(line)["ticket_number"]) for line in world.sink.blobs[job.blob_name].splitlines()]
     assert view.total_rows == len(numbers)
-    plan = datasets.plan_for(job, world.service.settings)
+    plan = datasets.plan_for(job)
     assert isinstance(plan, TicketPlan)
     return numbers, plan
 
 
 def pushed_props(plan: TicketPlan) -> list[str]:
-    return [condition.prop for condition in plan.query(None).conditions]
+    """The properties Table storage evaluates itself (those that fit in one query)."""
+    return [condition.prop for condition in translate(plan.query(None), None, TableLayout()).table_query.conditions]
 
 
 def test_text_in_created_at_is_excluded_by_after_whether_storage_or_the_worker_evaluates_it(world: World) -> None:
@@ -142,5 +144,6 @@ def test_the_fake_row_source_compares_across_types_as_table_storage_does(op: Con
     stored: list[Any] = ["soon", None, 1, True]
     source.add("t", [{"PartitionKey": "p", "RowKey": str(n), "At": value} for n, value in enumerate(stored, start=1)])
     query = SourceQuery("t", "p", (Condition("At", op, FIRST_JUNE),))
-    assert list(source.read(query, None)) == []  # text, nothing, a number, a boolean: none is a time
-    assert [row["RowKey"] for row in source.read(SourceQuery("t", "p", (Condition("At", "eq", 1),)), None)] == ["3"]
+    assert list(source.read_table(query, None)) == []  # text, nothing, a number, a boolean: none is a time
+    numbers = SourceQuery("t", "p", (Condition("At", "eq", 1),))
+    assert [row["RowKey"] for row in source.read_table(numbers, None)] == ["3"]
