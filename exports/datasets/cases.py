@@ -110,7 +110,7 @@ _STORED = {DataType.DATETIME: "datetime", DataType.INTEGER: "int64", DataType.BO
 CASE_PROPERTY_TYPES: dict[str, str] = {
     **{f.properties[0]: _STORED[f.data_type] for f in CORE_FIELDS if len(f.properties) == 1 and f.data_type in _STORED},
     "SlaDueAt": "datetime",
-    # Read when a source evaluates a filter list itself (too long for one Table storage query).
+    # Read when a source evaluates a filter list itself (too long for one query of its own).
     "CategoryId": "string",
     "BusinessUnitId": "string",
     "LocationId": "string",

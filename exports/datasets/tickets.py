@@ -220,7 +220,7 @@ def _predicate(view_filter: ViewFilter) -> Callable[[dict[str, Any]], bool]:
             return not empty
         if not empty and not fits(value, dtype):
             # A value of the wrong type (text in created_at) cannot be compared: it matches no comparison,
-            # notEquals included, as Table storage evaluates one, so pushing a filter down changes nothing.
+            # notEquals included, as every source evaluates one, so pushing a filter down changes nothing.
             return False
         if moment is not None:
             # An empty value is not equal to any time, and satisfies no other comparison.
