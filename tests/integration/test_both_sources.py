@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +15,18 @@ import psycopg
 import pytest
 from azure.data.tables import TableServiceClient
 
-from exports.composition import build_service, build_tag_service
-from exports.models import CreateExportRequest, JobStatus, TagCreate
-from exports.ports import KEY, RECORD, FixedClock, Predicate, RowQuery, RowSource
-from exports.service import ExportService
+from exports.composition import build_tag_service
+from exports.models import TagCreate
+from exports.ports import KEY, RECORD, Predicate, RowQuery, RowSource
 from shared.auth import ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, MANAGE_SYSTEM_SETTINGS, Principal
 from shared.postgres.connection import open_pool
 from shared.postgres.row_source import PostgresRowSource, key_text
 from shared.settings import Settings
 from shared.storage.row_source import TableRowSource
 from tests.support.azurite import Azurite
-from tests.support.fakes import (
-    FakeBlobSink,
-    FakeIdempotencyStore,
-    FakeJobStore,
-    FakeLinkSigner,
-    FakeRunStore,
-    FakeTagStore,
-    FakeWorkQueue,
-)
-from tests.support.fixed_data import CAT_FRAUD, fixed_cases, fixed_records, fixed_tags
-from tests.support.lifecycle_fakes import FakeAuditLog, FakeEventQueues, FakeLimitStore, FakeWebhookSender
+from tests.support.fixed_data import CAT_FRAUD, GOLDEN_EXPORTS, fixed_cases, fixed_records, fixed_tags
 from tests.support.postgres import PrivatePostgres
+from tests.support.source_runs import SourceRun, run_on, source_settings
 from tools.load_cases import load_entities
 from tools.load_postgres import apply_reference_schema, insert_cases, insert_tickets
 from tools.synthetic_cases import reference_ids, synthetic_case_records, synthetic_cases
@@ -87,62 +76,16 @@ def sources(azurite: Azurite, postgres: PrivatePostgres) -> Iterator[Sources]:
         pool.close()
 
 
-def settings_for(dsn: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "rows_per_batch": 1_000,
-        "chunk_rows": 100,
-        "block_size_bytes": 64 * 1024,
-        "shard_rows": 1_000,
-        "postgres_page_rows": 300,
-        **overrides,
-    }
-    return Settings(storage_connection_string="UseDevelopmentStorage=true", postgres_url=dsn, **values)
+def settings_for(dsn: str) -> Settings:
+    return source_settings(dsn, shard_rows=1_000, postgres_page_rows=300)
 
 
-@dataclass
-class Run:
-    service: ExportService
-    queue: FakeWorkQueue
-    sink: FakeBlobSink
-    tags: FakeTagStore
-
-    def export(self, principal: Principal, body: dict[str, Any]) -> bytes:
-        job, _ = self.service.create(principal, CreateExportRequest.model_validate(body))
-        ran = 0
-        while self.queue.messages:
-            self.service.run_step(self.queue.pop())
-            ran += 1
-            assert ran < 10_000
-        view = self.service.get(principal, job.job_id)
-        assert view.status is JobStatus.COMPLETED, view.error_message
-        return self.sink.blobs[job.blob_name]
-
-
-def run_on(source: RowSource, *, tagged: bool = False, principal: Principal | None = None) -> Run:
-    settings = settings_for("host=unused")
-    queue, sink, tags = FakeWorkQueue(), FakeBlobSink(), FakeTagStore()
-    service = build_service(
-        settings,
-        jobs=FakeJobStore(),
-        idempotency=FakeIdempotencyStore(),
-        work=queue,
-        source=source,
-        sink=sink,
-        signer=FakeLinkSigner(),
-        tags=tags,
-        runs=FakeRunStore(),
-        events=FakeEventQueues(),
-        audit=FakeAuditLog(),
-        limits=FakeLimitStore(),
-        webhooks=FakeWebhookSender(),
-        clock=FixedClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC)),
-        monotonic=lambda: 0.0,
-    )
+def run_tagged(source: RowSource, principal: Principal, *, tagged: bool) -> SourceRun:
+    run = run_on(source, settings_for("host=unused"))
     if tagged:
-        assert principal is not None
         for tag in fixed_tags():
-            build_tag_service(service).create(principal, TagCreate.model_validate(tag))
-    return Run(service, queue, sink, tags)
+            build_tag_service(run.service).create(principal, TagCreate.model_validate(tag))
+    return run
 
 
 def principal(org: str) -> Principal:
@@ -151,28 +94,14 @@ def principal(org: str) -> Principal:
 
 def exported_from_each(sources: Sources, org: str, body: dict[str, Any], *, tagged: bool = False) -> dict[str, bytes]:
     who = principal(org)
-    return {
-        name: run_on(source, tagged=tagged, principal=who).export(who, body) for name, source in sources.each().items()
-    }
+    runs = {name: run_tagged(source, who, tagged=tagged) for name, source in sources.each().items()}
+    return {name: run.export(who, body) for name, run in runs.items()}
 
 
-GOLDEN_BODIES: dict[str, dict[str, Any]] = {
-    "cases-flat_file": {"exportType": "FLAT_FILE", "includeOverflow": True},
-    "cases-cases_only": {"exportType": "CASES_ONLY"},
-    "cases-investigations_only": {"exportType": "INVESTIGATIONS_ONLY"},
-    "cases-disclosures_only": {"exportType": "DISCLOSURES_ONLY"},
-    "cases-custom": {
-        "exportType": "CUSTOM",
-        "columns": ["case_number", "inv_1_investigator_name", "recovery_rate", "custom_fields_overflow"],
-    },
-    "cases-flat_file-no_extras": {"includeInvestigations": False, "includeTaggedFields": False, "maxInvestigations": 1},
-}
-
-
-@pytest.mark.parametrize("name", sorted(GOLDEN_BODIES))
+@pytest.mark.parametrize("name", sorted(GOLDEN_EXPORTS))
 @pytest.mark.parametrize("fmt", ["CSV", "JSONL"])
 def test_every_case_export_type_gives_the_golden_file_from_either_source(sources: Sources, name: str, fmt: str) -> None:
-    files = exported_from_each(sources, FIXED_ORG, {"format": fmt, **GOLDEN_BODIES[name]}, tagged=True)
+    files = exported_from_each(sources, FIXED_ORG, {"format": fmt, **GOLDEN_EXPORTS[name]}, tagged=True)
     golden = (GOLDEN / f"{name}.{fmt.lower()}").read_bytes()
     assert files["tables"] == golden
     assert files["postgres"] == golden

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -18,10 +17,9 @@ import pytest
 from azure.data.tables import TableServiceClient
 from psycopg import sql
 
-from exports.composition import build_service, build_tag_service
-from exports.models import CreateExportRequest, JobStatus, TagCreate
-from exports.ports import FixedClock, RowQuery, RowSource
-from exports.service import ExportService
+from exports.composition import build_tag_service
+from exports.models import JobStatus, TagCreate
+from exports.ports import RowQuery, RowSource
 from shared.auth import ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, MANAGE_SYSTEM_SETTINGS, Principal
 from shared.postgres.connection import open_pool
 from shared.postgres.row_source import PostgresRowSource
@@ -29,17 +27,11 @@ from shared.settings import Settings
 from tests.conftest import HOST_ENV, Api, LocalHost, download_csv, principal
 from tests.support.azurite import Azurite, free_port
 from tests.support.fakes import (
-    FakeBlobSink,
-    FakeIdempotencyStore,
-    FakeJobStore,
-    FakeLinkSigner,
-    FakeRunStore,
-    FakeTagStore,
     FakeWorkQueue,
 )
 from tests.support.fixed_data import fixed_tags
-from tests.support.lifecycle_fakes import FakeAuditLog, FakeEventQueues, FakeLimitStore, FakeWebhookSender
 from tests.support.postgres import PrivatePostgres
+from tests.support.source_runs import SourceRun, run_on, source_settings
 from tools.load_cases import load
 from tools.load_postgres import apply_reference_schema
 from tools.load_postgres import load as load_postgres
@@ -105,58 +97,15 @@ def test_the_same_organization_exports_the_same_csv_from_either_source_through_t
 # ---- the service over a real server, step by step --------------------------------------------------------------
 
 
-@dataclass
-class Run:
-    service: ExportService
-    queue: FakeWorkQueue
-    sink: FakeBlobSink
-    settings: Settings
-
-    def create(self, body: dict[str, Any]) -> str:
-        job, _ = self.service.create(WHO, CreateExportRequest.model_validate({"format": "CSV", **body}))
-        return job.job_id
-
-    def drain(self, *, attempt: int = 1) -> None:
-        while self.queue.messages:
-            self.service.run_step(self.queue.pop(), attempt=attempt)
-
-    def status(self, job_id: str) -> tuple[JobStatus, str | None]:
-        view = self.service.get(WHO, job_id)
-        return view.status, view.error_message
-
-
-def run_on(source: RowSource, settings: Settings) -> Run:
-    queue, sink = FakeWorkQueue(), FakeBlobSink()
-    service = build_service(
-        settings,
-        jobs=FakeJobStore(),
-        idempotency=FakeIdempotencyStore(),
-        work=queue,
-        source=source,
-        sink=sink,
-        signer=FakeLinkSigner(),
-        tags=FakeTagStore(),
-        runs=FakeRunStore(),
-        events=FakeEventQueues(),
-        audit=FakeAuditLog(),
-        limits=FakeLimitStore(),
-        webhooks=FakeWebhookSender(),
-        clock=FixedClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC)),
-        monotonic=lambda: 0.0,
-    )
-    return Run(service, queue, sink, settings)
-
-
 def settings_for(dsn: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"rows_per_batch": 1_000, "chunk_rows": 100, "block_size_bytes": 64 * 1024, **overrides}
-    return Settings(storage_connection_string="UseDevelopmentStorage=true", postgres_url=dsn, **values)
+    return source_settings(dsn, **overrides)
 
 
 @pytest.fixture
 def source_on(database: str) -> Iterator[Any]:
     pools = []
 
-    def make(schema: str = "public", **overrides: Any) -> Run:
+    def make(schema: str = "public", **overrides: Any) -> SourceRun:
         settings = settings_for(database, postgres_schema=schema, **overrides)
         pool = open_pool(settings)
         pools.append(pool)
@@ -223,9 +172,9 @@ def test_a_view_that_breaks_the_contract_fails_the_job_naming_the_view_and_colum
     schema = broken_views(database, change)
     run = source_on(schema)
     dataset = {"dataset": "tickets"} if view == "export_tickets" else {"exportType": "FLAT_FILE"}
-    job_id = run.create(dataset)
+    job_id = run.create(WHO, dataset)
     run.drain()
-    status, message = run.status(job_id)
+    status, message = run.status(WHO, job_id)
     assert status is JobStatus.FAILED
     assert message is not None and wording in message and f"{schema}.{view}" in message
     if column:
@@ -240,16 +189,16 @@ def test_an_unreachable_server_is_retried_and_fails_the_job_clearly_on_the_last_
     pool = open_pool(settings)
     try:
         run = run_on(PostgresRowSource(pool), settings)
-        job_id = run.create({})
+        job_id = run.create(WHO, {})
         message = run.queue.messages[0]
         for attempt in (1, 2):
             with pytest.raises(Exception) as raised:  # the host re-delivers the message
                 run.service.run_step(message, attempt=attempt)
             assert "ExportFailed" not in type(raised.value).__name__
-            assert run.status(job_id)[0] in (JobStatus.QUEUED, JobStatus.RUNNING)
+            assert run.status(WHO, job_id)[0] in (JobStatus.QUEUED, JobStatus.RUNNING)
         run.queue.messages.clear()
         run.service.run_step(message, attempt=3)
-        status, reason = run.status(job_id)
+        status, reason = run.status(WHO, job_id)
         assert status is JobStatus.FAILED
         assert reason is not None and "3 attempts" in reason and "Traceback" not in reason
         assert run.sink.blobs == {}
@@ -283,17 +232,17 @@ def test_a_statement_timeout_is_retried_and_the_retry_writes_the_same_file(datab
     try:
         source = SwitchableSource(PostgresRowSource(pools[0], schema=slow, page_rows=500))
         run = run_on(source, patient_settings)
-        job_id = run.create({"exportType": "CASES_ONLY"})
+        job_id = run.create(WHO, {"exportType": "CASES_ONLY"})
         message = run.queue.pop()
         with pytest.raises(psycopg.errors.QueryCanceled):
             run.service.run_step(message, attempt=1)
-        assert run.status(job_id)[0] in (JobStatus.QUEUED, JobStatus.RUNNING)
+        assert run.status(WHO, job_id)[0] in (JobStatus.QUEUED, JobStatus.RUNNING)
         source.current = PostgresRowSource(pools[1], schema=slow, page_rows=500)
         run.service.run_step(message, attempt=2)
         run.drain()
-        assert run.status(job_id)[0] is JobStatus.COMPLETED
+        assert run.status(WHO, job_id)[0] is JobStatus.COMPLETED
         undisturbed = run_on(PostgresRowSource(pools[1], page_rows=700), patient_settings)
-        again = undisturbed.create({"exportType": "CASES_ONLY"})
+        again = undisturbed.create(WHO, {"exportType": "CASES_ONLY"})
         undisturbed.drain()
         [written] = run.sink.blobs.values()
         assert run.service.get(WHO, job_id).total_rows == ROWS
@@ -325,7 +274,7 @@ def test_a_work_message_for_a_case_export_reads_only_its_own_organization(databa
     with psycopg.connect(database, autocommit=True) as connection:
         load_postgres(connection, "pg-other", 50)
     run = source_on()
-    job_id = run.create({"exportType": "CASES_ONLY"})
+    job_id = run.create(WHO, {"exportType": "CASES_ONLY"})
     run.drain()
     view = run.service.get(WHO, job_id)
     assert view.status is JobStatus.COMPLETED and view.total_rows == ROWS

@@ -197,3 +197,17 @@ def fixed_tags() -> list[dict[str, Any]]:
             "dataType": "CURRENCY",
         },
     ]
+
+
+# The golden files (tests/golden/{name}.{csv,jsonl}): each export type with the fixed data and tags.
+GOLDEN_EXPORTS: dict[str, dict[str, Any]] = {
+    "cases-flat_file": {"exportType": "FLAT_FILE", "includeOverflow": True},
+    "cases-cases_only": {"exportType": "CASES_ONLY"},
+    "cases-investigations_only": {"exportType": "INVESTIGATIONS_ONLY"},
+    "cases-disclosures_only": {"exportType": "DISCLOSURES_ONLY"},
+    "cases-custom": {
+        "exportType": "CUSTOM",
+        "columns": ["case_number", "inv_1_investigator_name", "recovery_rate", "custom_fields_overflow"],
+    },
+    "cases-flat_file-no_extras": {"includeInvestigations": False, "includeTaggedFields": False, "maxInvestigations": 1},
+}

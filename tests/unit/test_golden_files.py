@@ -14,22 +14,12 @@ import pytest
 from exports.models import CreateExportRequest, TagCreate
 from exports.tag_service import TagService
 from shared.auth import Principal
-from tests.support.fixed_data import fixed_cases, fixed_records, fixed_tags
+from tests.support.fixed_data import GOLDEN_EXPORTS, fixed_cases, fixed_records, fixed_tags
 from tests.unit.conftest import ORG_A, make_world
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
-CASES: dict[str, dict[str, Any]] = {
-    "cases-flat_file": {"exportType": "FLAT_FILE", "includeOverflow": True},
-    "cases-cases_only": {"exportType": "CASES_ONLY"},
-    "cases-investigations_only": {"exportType": "INVESTIGATIONS_ONLY"},
-    "cases-disclosures_only": {"exportType": "DISCLOSURES_ONLY"},
-    "cases-custom": {
-        "exportType": "CUSTOM",
-        "columns": ["case_number", "inv_1_investigator_name", "recovery_rate", "custom_fields_overflow"],
-    },
-    "cases-flat_file-no_extras": {"includeInvestigations": False, "includeTaggedFields": False, "maxInvestigations": 1},
-}
+CASES = GOLDEN_EXPORTS
 
 
 def exported_file(admin: Principal, fields: dict[str, Any], fmt: str) -> bytes:
