@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -340,6 +341,22 @@ class Exports:
                 still = {j: self.view(j) for j in job_ids if j not in ended}
                 raise AssertionError(f"exports still not ended after {timeout}s: {still}")
             time.sleep(0.3)
+
+    def through_fault(self, fault: Callable[[], None], label: str, runs: int, *, rescue: FaultHost) -> list[str]:
+        """Exports `runs` files, each with `fault` striking mid-export (some batches written, more to
+        come); returns how each ended, after judging it."""
+        outcomes = []
+        for _ in range(runs):
+            job_id = self.create("CSV")
+            deadline = time.monotonic() + 60
+            while self.view(job_id)["processedRows"] == 0:
+                assert time.monotonic() < deadline, "the export never started"
+                time.sleep(0.05)
+            fault()
+            LEDGER.fault(label)
+            self.settle([job_id], timeout=240, rescue=rescue)
+            outcomes.append(self.judge(job_id, may_fail=True))
+        return outcomes
 
     def judge(self, job_id: str, *, may_fail: bool = False) -> str:
         """Checks one ended export and records it: the file is the undisturbed one, or it failed clearly."""

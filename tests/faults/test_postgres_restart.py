@@ -4,14 +4,12 @@ clearly. The undisturbed file is read from Table storage holding the same data: 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import psycopg
 
 from tests.faults.harness import (
     FAULT_ENV,
-    LEDGER,
     ROWS,
     Exports,
     Storage,
@@ -47,19 +45,11 @@ def test_an_export_reading_postgresql_while_it_restarts_completes_exactly_or_fai
     }
     front = start_front(env, app_dir)
     worker = start_worker(env, app_dir)
-    outcomes = []
     try:
         exports = Exports(front, storage, org)
-        for _ in range(max(1, fault_runs // 3)):
-            job_id = exports.create("CSV")
-            deadline = time.monotonic() + 60
-            while exports.view(job_id)["processedRows"] == 0:  # mid-export: some batches written, more to come
-                assert time.monotonic() < deadline, "the export never started"
-                time.sleep(0.05)
-            server.restart()
-            LEDGER.fault("PostgreSQL restarted mid-export")
-            exports.settle([job_id], timeout=240, rescue=front)
-            outcomes.append(exports.judge(job_id, may_fail=True))
+        outcomes = exports.through_fault(
+            server.restart, "PostgreSQL restarted mid-export", max(1, fault_runs // 3), rescue=front
+        )
     finally:
         worker.stop()
         front.stop()

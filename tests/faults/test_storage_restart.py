@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from tests.faults.harness import (
     FAULT_ENV,
-    LEDGER,
     ROWS,
     Exports,
     Storage,
@@ -29,19 +27,11 @@ def test_an_export_running_while_storage_restarts_completes_exactly_or_fails_cle
     load(storage.tables, "cases", org, ROWS)
     front = start_front(env, app_dir)
     worker = start_worker(env, app_dir)
-    outcomes = []
     try:
         exports = Exports(front, storage, org)
-        for _ in range(max(1, fault_runs // 10)):
-            job_id = exports.create("CSV")
-            deadline = time.monotonic() + 60
-            while exports.view(job_id)["processedRows"] == 0:  # mid-export: some batches written, more to come
-                assert time.monotonic() < deadline, "the export never started"
-                time.sleep(0.05)
-            azurite.restart()
-            LEDGER.fault("storage restarted mid-export")
-            exports.settle([job_id], timeout=240, rescue=front)
-            outcomes.append(exports.judge(job_id, may_fail=True))
+        outcomes = exports.through_fault(
+            azurite.restart, "storage restarted mid-export", max(1, fault_runs // 10), rescue=front
+        )
     finally:
         worker.stop()
         front.stop()
