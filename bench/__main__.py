@@ -1,8 +1,9 @@
 """`python -m bench`: `make bench` (10k and 100k rows) and `make bench-large` (adds 1M rows).
 
-Starts its own private Azurite on free loopback ports, loads synthetic cases into one organization
-per size (once; every repetition reads the same rows), then measures and prints a table and writes
-it as JSON to bench/results/. Each figure is the median of `--repeat` runs with min and max.
+Starts its own private Azurite on free loopback ports and, for the PostgreSQL source, its own private
+PostgreSQL; loads the same synthetic cases into one organization per size in each source (once; every
+repetition reads the same rows), then measures each source and prints a table and writes it as JSON
+to bench/results/. Each figure is the median of `--repeat` runs with min and max.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from bench import postgres
 from bench.ceilings import raw_scan, raw_upload
 from bench.common import RESULTS_DIR, Stat, load_rows, org_for, repeat
 from bench.latency import post_latency
@@ -28,11 +30,19 @@ from tests.support.azurite import Azurite
 
 FORMATS = ("CSV", "JSONL", "JSON", "XLSX", "CSV+inv")
 NAIVE_FORMATS = ("CSV", "XLSX")
+SOURCES = ("tables", "postgres")
+# The PostgreSQL ceiling and naive peer read what this export reads (its queries, see bench/postgres.py).
+CEILING_EXPORT = "CSV"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--sizes", default="10000,100000", help="row counts, comma-separated")
+    parser.add_argument(
+        "--sources",
+        default=",".join(SOURCES),
+        help="where the cases are read from, comma-separated: tables (Azurite), postgres (a private PostgreSQL)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of every measurement (at least 3)")
     parser.add_argument("--formats", default=",".join(FORMATS))
     parser.add_argument("--naive-max-rows", type=int, default=100_000, help="run the naive peer up to this size")
@@ -56,10 +66,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="EXPORTS_SHARD_ROWS for the hosts (default: the app's, 250,000): shard smaller exports too",
     )
     parser.add_argument("--connection", help="use this (already loaded) Azurite instead of a private one")
+    parser.add_argument(
+        "--postgres-url",
+        help="use this (already loaded) PostgreSQL database, a libpq conninfo, instead of a private server",
+    )
     parser.add_argument("--label", default="bench", help="name of the results file")
     args = parser.parse_args(argv)
     if args.repeat < 3:
         parser.error("--repeat must be at least 3 (median with min and max)")
+    args.sources = list(dict.fromkeys(name.strip() for name in args.sources.split(",") if name.strip()))
+    unknown = [name for name in args.sources if name not in SOURCES]
+    if unknown or not args.sources:
+        parser.error(f"--sources takes {' and/or '.join(SOURCES)}, comma-separated; not {unknown or 'nothing'}")
     return args
 
 
@@ -75,13 +93,14 @@ def xlsx_available() -> str | None:
     return None
 
 
-def naive(connection: str, organization: str, fmt: str) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.naive", connection, organization, fmt.lower()],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+def naive(
+    connection: str, organization: str, fmt: str, postgres_url: str = "", query: postgres.SourceQuery | None = None
+) -> dict[str, float]:
+    """The naive peer in its own process; with `query`, it reads the cases from PostgreSQL (`postgres_url`)."""
+    command = [sys.executable, "-m", "bench.naive", connection, organization, fmt.lower()]
+    if query is not None:
+        command += [postgres_url, query.text, json.dumps(list(query.params))]
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -90,84 +109,126 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     formats = [fmt.strip() for fmt in args.formats.split(",") if fmt.strip()]
+    sources: list[str] = args.sources
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "repeat": args.repeat,
         "sizes": sizes,
-        "load": {},
-        "ceiling": {},
-        "naive": {},
-        "project": {},
+        "sources": sources,
+        # Each of these is keyed by source, then size.
+        "load": {source: {} for source in sources},
+        "ceiling": {source: {} for source in sources},
+        "naive": {source: {} for source in sources},
+        "project": {source: {} for source in sources},
+        # The raw upload does not depend on the source: by size.
+        "upload": {},
+        "queries": {},
         "unavailable": {},
     }
     # In memory: on disk, Azurite rewrites its whole table file on every autosave and stalls on large loads.
+    # Every source needs it: the jobs, queues and files are in Azure Storage whatever the cases are read from.
     azurite = None if args.connection else Azurite(in_memory=True).start()
     connection = args.connection or (azurite.connection_string if azurite else "")
-    http: DevHost | None = None
+    server = None
+    postgres_url: str = args.postgres_url or ""
+    hosts: dict[str, DevHost] = {}
+    queries: dict[int, dict[str, postgres.SourceQuery]] = {}
+
+    def postgres_queries(size: int) -> dict[str, postgres.SourceQuery]:
+        if size not in queries:
+            queries[size] = postgres.export_queries(postgres_url, org_for(size), CEILING_EXPORT)
+            results["queries"][str(size)] = {name: [query.text, query.params] for name, query in queries[size].items()}
+        return queries[size]
+
     if args.connection:
         _clear_queues(args.connection)  # left-over jobs (an earlier latency run) would share the worker
     try:
-        if azurite is not None:
+        if "postgres" in sources and not postgres_url:
+            server, postgres_url = postgres.start_server()
+        if azurite is not None and "tables" in sources:
             for size in sizes:
                 processes = args.load_processes if size == max(sizes) else 1
                 seconds = load_rows(connection, size, processes=processes)
-                results["load"][str(size)] = {"seconds": seconds, "rows_per_s": size / seconds}
-                _say(f"loaded {size:,} rows in {seconds:.0f}s")
+                results["load"]["tables"][str(size)] = {"seconds": seconds, "rows_per_s": size / seconds}
+                _say(f"tables: loaded {size:,} rows in {seconds:.0f}s")
+        if server is not None:
+            for size in sizes:
+                seconds = postgres.load_rows(postgres_url, size)
+                results["load"]["postgres"][str(size)] = {"seconds": seconds, "rows_per_s": size / seconds}
+                _say(f"postgres: loaded {size:,} rows in {seconds:.0f}s")
 
-        for size in sizes:
-            try:
-                stats = repeat(args.repeat, partial(raw_scan, connection, org_for(size)))
-            except Exception as error:  # one failed measurement must not lose the whole run
-                results["unavailable"][f"raw scan {size}"] = f"{type(error).__name__}: {error}"
-                continue
-            results["ceiling"].setdefault(str(size), {})["scan"] = _stats_json(stats)
-            _say(f"raw scan {size:,}: {stats['rows_per_s'].median:,.0f} rows/s")
+        for source in sources:
+            for size in sizes:
+                try:
+                    if source == "tables":
+                        measure = partial(raw_scan, connection, org_for(size))
+                    else:
+                        measure = partial(postgres.raw_copy, postgres_url, postgres_queries(size))
+                    stats = repeat(args.repeat, measure)
+                except Exception as error:  # one failed measurement must not lose the whole run
+                    results["unavailable"][f"{source} ceiling {size}"] = f"{type(error).__name__}: {error}"
+                    continue
+                results["ceiling"][source].setdefault(str(size), {})["scan"] = _stats_json(stats)
+                _say(
+                    f"{source} ceiling {size:,}: {stats['rows_per_s'].median:,.0f} rows/s, with records "
+                    f"{stats['with_records_rows_per_s'].median:,.0f} case rows/s"
+                )
 
         # The daily quota (100 a day per organization) would refuse most of the job creation test's requests.
         extra = {"EXPORTS_DAILY_QUOTA_PER_ORG": "100000"}
         if args.shard_rows:
             extra["EXPORTS_SHARD_ROWS"] = str(args.shard_rows)
-        env = host_env(connection, extra)
-        http = DevHost(env, "--only", "http")
+        envs = {source: host_env(connection, extra, source=source, postgres_url=postgres_url) for source in sources}
         missing_xlsx = xlsx_available()
-        for size in sizes:
-            for fmt in formats:
-                if fmt.startswith("XLSX") and missing_xlsx:
-                    results["unavailable"][f"project {fmt}"] = missing_xlsx
-                    continue
-                try:
-                    stats = repeat(args.repeat, partial(run_export, http, env, connection, org_for(size), fmt))
-                except Exception as error:
-                    results["unavailable"][f"project {fmt} {size}"] = f"{type(error).__name__}: {error}"
-                    _say(f"project {fmt} {size:,}: not available ({error})")
-                    continue
-                results["project"].setdefault(str(size), {})[fmt] = _stats_json(stats)
-                _say(
-                    f"project {fmt} {size:,}: {stats['rows_per_s'].median:,.0f} rows/s "
-                    f"({stats['busy_rows_per_s'].median:,.0f} while busy), worker "
-                    f"{stats['worker_peak_rss_mb'].median:.0f} MB, {stats['batches'].median:.0f} batches"
-                )
-
-        if args.two_workers:
-            size = max(sizes)
-            stats = repeat(args.repeat, partial(run_export, http, env, connection, org_for(size), "CSV", workers=2))
-            results["project"].setdefault(str(size), {})["CSV/2w"] = _stats_json(stats)
-            _say(f"project CSV {size:,} with 2 workers: {stats['rows_per_s'].median:,.0f} rows/s")
-
-        for size in sizes:
-            csv_bytes = results["project"].get(str(size), {}).get("CSV", {}).get("bytes", {}).get("median")
-            if size <= args.naive_max_rows:
-                for fmt in NAIVE_FORMATS:
-                    if fmt not in formats:
+        for source in sources:
+            env = envs[source]
+            http = hosts[source] = DevHost(env, "--only", "http")
+            for size in sizes:
+                for fmt in formats:
+                    if fmt.startswith("XLSX") and missing_xlsx:
+                        results["unavailable"][f"{source} project {fmt}"] = missing_xlsx
                         continue
                     try:
-                        stats = repeat(args.repeat, partial(naive, connection, org_for(size), fmt))
+                        stats = repeat(args.repeat, partial(run_export, http, env, connection, org_for(size), fmt))
                     except Exception as error:
-                        results["unavailable"][f"naive {fmt} {size}"] = f"{type(error).__name__}: {error}"
+                        results["unavailable"][f"{source} project {fmt} {size}"] = f"{type(error).__name__}: {error}"
+                        _say(f"{source} project {fmt} {size:,}: not available ({error})")
                         continue
-                    results["naive"].setdefault(str(size), {})[fmt] = _stats_json(stats)
-                    _say(f"naive {fmt} {size:,}: {stats['seconds'].median:.1f}s, {stats['peak_rss_mb'].median:.0f} MB")
+                    results["project"][source].setdefault(str(size), {})[fmt] = _stats_json(stats)
+                    _say(
+                        f"{source} project {fmt} {size:,}: {stats['rows_per_s'].median:,.0f} rows/s "
+                        f"({stats['busy_rows_per_s'].median:,.0f} while busy), worker "
+                        f"{stats['worker_peak_rss_mb'].median:.0f} MB, {stats['batches'].median:.0f} batches"
+                    )
+
+            if args.two_workers:
+                size = max(sizes)
+                stats = repeat(args.repeat, partial(run_export, http, env, connection, org_for(size), "CSV", workers=2))
+                results["project"][source].setdefault(str(size), {})["CSV/2w"] = _stats_json(stats)
+                _say(f"{source} project CSV {size:,} with 2 workers: {stats['rows_per_s'].median:,.0f} rows/s")
+
+        for size in sizes:
+            csv_bytes = None
+            for source in sources:
+                csv_entry = results["project"][source].get(str(size), {}).get("CSV")
+                if csv_entry and not csv_bytes:
+                    csv_bytes = csv_entry["bytes"]["median"]
+            for source in sources:
+                for fmt in NAIVE_FORMATS:
+                    if fmt not in formats or size > args.naive_max_rows:
+                        continue
+                    try:
+                        query = postgres_queries(size)["cases"] if source == "postgres" else None
+                        stats = repeat(args.repeat, partial(naive, connection, org_for(size), fmt, postgres_url, query))
+                    except Exception as error:
+                        results["unavailable"][f"{source} naive {fmt} {size}"] = f"{type(error).__name__}: {error}"
+                        continue
+                    results["naive"][source].setdefault(str(size), {})[fmt] = _stats_json(stats)
+                    _say(
+                        f"{source} naive {fmt} {size:,}: {stats['seconds'].median:.1f}s, "
+                        f"{stats['peak_rss_mb'].median:.0f} MB"
+                    )
                     if fmt == "CSV" and not csv_bytes:
                         csv_bytes = stats["bytes"].median
             if csv_bytes:
@@ -178,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 entry = _stats_json(stats)
                 entry["bytes"] = csv_bytes
-                results["ceiling"].setdefault(str(size), {})["upload"] = entry
+                results["upload"][str(size)] = entry
                 _say(f"raw upload {csv_bytes / 1e6:.1f} MB: {stats['mb_per_s'].median:.0f} MB/s")
 
         if args.latency_seconds > 0:
@@ -188,16 +249,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             try:
                 results["latency"] = post_latency(
-                    http.base_url,
+                    hosts[sources[0]].base_url,
                     [headers_for(f"bench-latency-{n}") for n in range(args.latency_orgs)],
                     clients=args.latency_clients,
                     seconds=args.latency_seconds,
                 )
+                results["latency"]["source"] = sources[0]
             except Exception as error:
                 results["unavailable"]["job creation latency"] = f"{type(error).__name__}: {error}"
     finally:
-        if http is not None:
-            http.stop()
+        for host in hosts.values():
+            host.stop()
+        if server is not None:
+            server.stop()
         if azurite is not None:
             azurite.stop()
 
@@ -264,75 +328,97 @@ def _rows_per_second(size: int, entry: dict[str, Any]) -> dict[str, Any]:
 def render(results: dict[str, Any]) -> str:
     lines: list[str] = []
     add = lines.append
+    sources: list[str] = results["sources"]
     add(
         f"make bench, {results['started_at'][:16]} UTC, {results['machine']['cpus']} CPUs, Python "
         f"{results['machine']['python']}; every figure: median [min-max] of {results['repeat']} runs"
     )
     add("")
-    add("1. Ceilings (Azurite on loopback; plain HTTP with a table SAS, JSON nometadata, all columns)")
-    add("   scan: the cases partition; +records: then its INV/RIU records, as a FLAT_FILE export reads them")
-    add(f"   {'rows':>9}  {'scan rows/s':<26} {'scan+records case rows/s':<26} raw upload MB/s (CSV export's bytes)")
-    for size in results["sizes"]:
-        ceiling = results["ceiling"].get(str(size), {})
-        upload = ceiling.get("upload")
-        upload_text = _fmt(upload, "mb_per_s", ",.1f")
-        if upload:
-            upload_text += f" for {upload['bytes'] / 1e6:.1f} MB"
-        scan = ceiling.get("scan")
-        add(f"   {size:>9,}  {_fmt(scan, 'rows_per_s'):<26} {_fmt(scan, 'with_records_rows_per_s'):<26} {upload_text}")
-    add("")
-    add("2. Naive peer (azure-data-tables query_entities -> pandas DataFrame -> to_csv/to_excel -> upload_blob)")
-    add(f"   {'rows':>9}  {'fmt':<7} {'seconds':<24} {'rows/s':<24} peak RSS MB")
-    for size in results["sizes"]:
-        for fmt, entry in results["naive"].get(str(size), {}).items():
+    add("1. Ceilings, in case rows/s; scan: the cases alone; scan+records: then the records a FLAT_FILE export reads")
+    if "tables" in sources:
+        add("   tables: Azurite on loopback, plain HTTP with a table SAS, JSON nometadata, all columns;")
+        add("           records: its INV/RIU records, as a FLAT_FILE export reads them")
+    if "postgres" in sources:
+        add(
+            f"   postgres: COPY (the {CEILING_EXPORT} export's first-page query, no LIMIT) TO STDOUT via psycopg into"
+            " /dev/null;"
+        )
+        add("             records: a second COPY of export_case_records (INV/RIU, as that export reads them), after it")
+    add(f"   {'source':<8} {'rows':>9}  {'scan rows/s':<28} {'scan+records case rows/s':<28}")
+    for source in sources:
+        for size in results["sizes"]:
+            scan = results["ceiling"][source].get(str(size), {}).get("scan")
             add(
-                f"   {size:>9,}  {fmt:<7} {_fmt(entry, 'seconds', ',.2f'):<24} "
-                f"{_fmt(_rows_per_second(size, entry), 'rps'):<24} {_fmt(entry, 'peak_rss_mb')}"
+                f"   {source:<8} {size:>9,}  {_fmt(scan, 'rows_per_s'):<28} {_fmt(scan, 'with_records_rows_per_s'):<28}"
             )
+    for size in results["sizes"]:
+        upload = results["upload"].get(str(size))
+        if upload:
+            add(
+                f"   raw upload to Azurite, {size:,} rows' CSV export ({upload['bytes'] / 1e6:.1f} MB): "
+                f"{_fmt(upload, 'mb_per_s', ',.1f')} MB/s"
+            )
+    add("")
+    add("2. Naive peer: read the cases -> pandas DataFrame -> to_csv/to_excel -> upload_blob to Azurite")
+    if "tables" in sources:
+        add("   tables: azure-data-tables query_entities of the organization's partition")
+    if "postgres" in sources:
+        add(f"   postgres: pandas.read_sql of the {CEILING_EXPORT} export's cases query (as in 1) over psycopg")
+    add(f"   {'source':<8} {'rows':>9}  {'fmt':<7} {'seconds':<24} {'rows/s':<24} peak RSS MB")
+    for source in sources:
+        for size in results["sizes"]:
+            for fmt, entry in results["naive"][source].get(str(size), {}).items():
+                add(
+                    f"   {source:<8} {size:>9,}  {fmt:<7} {_fmt(entry, 'seconds', ',.2f'):<24} "
+                    f"{_fmt(_rows_per_second(size, entry), 'rps'):<24} {_fmt(entry, 'peak_rss_mb')}"
+                )
     add("")
     add("3. This project end to end: POST -> completed through the local host (HTTP process + worker process)")
     add("   seconds and rows/s: the job's createdAt -> completedAt; busy: summed worker invocation time")
     add(
-        f"   {'rows':>9}  {'fmt':<7} {'seconds':<22} {'rows/s':<24} {'busy rows/s':<24} "
+        f"   {'source':<8} {'rows':>9}  {'fmt':<7} {'seconds':<22} {'rows/s':<24} {'busy rows/s':<24} "
         f"{'worker RSS MB':<16} {'batches':>7}"
     )
-    for size in results["sizes"]:
-        for fmt, entry in results["project"].get(str(size), {}).items():
-            add(
-                f"   {size:>9,}  {fmt:<7} {_fmt(entry, 'seconds', ',.2f'):<22} {_fmt(entry, 'rows_per_s'):<24} "
-                f"{_fmt(entry, 'busy_rows_per_s'):<24} {_fmt(entry, 'worker_peak_rss_mb'):<16} "
-                f"{_median(entry, 'batches') or 0:>7.0f}"
-            )
+    for source in sources:
+        for size in results["sizes"]:
+            for fmt, entry in results["project"][source].get(str(size), {}).items():
+                add(
+                    f"   {source:<8} {size:>9,}  {fmt:<7} {_fmt(entry, 'seconds', ',.2f'):<22} "
+                    f"{_fmt(entry, 'rows_per_s'):<24} {_fmt(entry, 'busy_rows_per_s'):<24} "
+                    f"{_fmt(entry, 'worker_peak_rss_mb'):<16} {_median(entry, 'batches') or 0:>7.0f}"
+                )
     for what, why in results["unavailable"].items():
         add(f"   {what}: not available ({why.splitlines()[0][:100]})")
     add("")
-    add("4. Ratios of medians. /scan: project rows/s / scan rows/s (busy: worker busy rows/s); /scan+rec: the same")
-    add("   against cases+records; x naive: naive seconds / project seconds; RSS: worker peak / naive peak")
+    add("4. Ratios of medians, each against its own source's ceilings and naive peer. /scan: project rows/s /")
+    add("   scan rows/s (busy: worker busy rows/s); /scan+rec: the same against cases+records; x naive: naive")
+    add("   seconds / project seconds; RSS: worker peak / naive peak")
     add(
-        f"   {'rows':>9}  {'fmt':<7} {'/scan':>6} {'busy/scan':>10} {'/scan+rec':>10} {'busy/scan+rec':>14} "
-        f"{'x naive':>8} {'RSS/naive':>10}"
+        f"   {'source':<8} {'rows':>9}  {'fmt':<7} {'/scan':>6} {'busy/scan':>10} {'/scan+rec':>10} "
+        f"{'busy/scan+rec':>14} {'x naive':>8} {'RSS/naive':>10}"
     )
-    for size in results["sizes"]:
-        scan = results["ceiling"].get(str(size), {}).get("scan")
-        ceiling = _median(scan, "rows_per_s")
-        with_records = _median(scan, "with_records_rows_per_s")
-        for fmt, entry in results["project"].get(str(size), {}).items():
-            naive_entry = results["naive"].get(str(size), {}).get(fmt)
-            add(
-                f"   {size:>9,}  {fmt:<7} {_ratio(_median(entry, 'rows_per_s'), ceiling):>6} "
-                f"{_ratio(_median(entry, 'busy_rows_per_s'), ceiling):>10} "
-                f"{_ratio(_median(entry, 'rows_per_s'), with_records):>10} "
-                f"{_ratio(_median(entry, 'busy_rows_per_s'), with_records):>14} "
-                f"{_ratio(_median(naive_entry, 'seconds'), _median(entry, 'seconds')):>8} "
-                f"{_ratio(_median(entry, 'worker_peak_rss_mb'), _median(naive_entry, 'peak_rss_mb')):>10}"
-            )
+    for source in sources:
+        for size in results["sizes"]:
+            scan = results["ceiling"][source].get(str(size), {}).get("scan")
+            ceiling = _median(scan, "rows_per_s")
+            with_records = _median(scan, "with_records_rows_per_s")
+            for fmt, entry in results["project"][source].get(str(size), {}).items():
+                naive_entry = results["naive"][source].get(str(size), {}).get(fmt)
+                add(
+                    f"   {source:<8} {size:>9,}  {fmt:<7} {_ratio(_median(entry, 'rows_per_s'), ceiling):>6} "
+                    f"{_ratio(_median(entry, 'busy_rows_per_s'), ceiling):>10} "
+                    f"{_ratio(_median(entry, 'rows_per_s'), with_records):>10} "
+                    f"{_ratio(_median(entry, 'busy_rows_per_s'), with_records):>14} "
+                    f"{_ratio(_median(naive_entry, 'seconds'), _median(entry, 'seconds')):>8} "
+                    f"{_ratio(_median(entry, 'worker_peak_rss_mb'), _median(naive_entry, 'peak_rss_mb')):>10}"
+                )
     latency = results.get("latency")
     if latency:
         add("")
         add(
             f"5. Job creation: POST /api/exports from {latency['clients']} concurrent clients in "
             f"{latency.get('organizations', 1)} organization(s) (closed loop), "
-            f"{latency['seconds']:.0f} s"
+            f"{latency['seconds']:.0f} s, host of the {latency.get('source', 'tables')} source"
         )
         add(
             f"   {latency['requests']:,} jobs created ({latency['requests_per_s']:.0f}/s), {latency['errors']} errors "
@@ -340,7 +426,7 @@ def render(results: dict[str, Any]) -> str:
             f"p50 {latency['p50_ms']:.0f} ms, p90 {latency['p90_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms, "
             f"max {latency['max_ms']:.0f} ms (target p99 <= 50 ms)"
         )
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """The naive peer: what a typical implementation does, run in its own process so its peak RSS is its own.
 
-`azure-data-tables` query_entities of the organization's partition (list_entities filtered to one
-partition) into a pandas DataFrame, `to_csv` / `to_excel` (openpyxl) into memory, `upload_blob`.
+Table storage: `azure-data-tables` query_entities of the organization's partition (list_entities
+filtered to one partition) into a pandas DataFrame. PostgreSQL: `pandas.read_sql` of the query the
+worker's first page of cases would be, without its LIMIT (bench.postgres.export_queries), over a
+psycopg connection. Then `to_csv` / `to_excel` (openpyxl) into memory, `upload_blob` to Azurite.
 Prints one JSON line: seconds (from the first read to the upload's end) and peak RSS in MB.
 
     python -m bench.naive CONNECTION_STRING ORGANIZATION csv|xlsx
+    python -m bench.naive CONNECTION_STRING ORGANIZATION csv|xlsx POSTGRES_CONNINFO QUERY PARAMS_JSON
 """
 
 from __future__ import annotations
@@ -14,26 +17,60 @@ import resource
 import sys
 import time
 import uuid
+import warnings
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
 
-def main(argv: list[str]) -> int:
-    connection, organization, fmt = argv
+def tables_reader(connection: str, organization: str) -> Callable[[], Any]:
     import pandas as pd
     from azure.data.tables import TableServiceClient
+
+    table = TableServiceClient.from_connection_string(connection).get_table_client("cases")
+
+    def read() -> Any:
+        entities = table.query_entities("PartitionKey eq @org", parameters={"org": organization})
+        return pd.DataFrame([dict(entity) for entity in entities])
+
+    return read
+
+
+def postgres_reader(dsn: str, query: str, params: list[Any]) -> Callable[[], Any]:
+    import pandas as pd
+    import psycopg
+
+    def read() -> Any:
+        with psycopg.connect(dsn) as conn, warnings.catch_warnings():
+            # pandas reads through any DB-API connection but warns that it tests only SQLAlchemy and sqlite3
+            # ones; SQLAlchemy is not installed, and psycopg 3 runs a plain SQL string with its parameters.
+            warnings.filterwarnings(
+                "ignore", message="pandas only supports SQLAlchemy connectable", category=UserWarning
+            )
+            return pd.read_sql(query, conn, params=params)
+
+    return read
+
+
+def main(argv: list[str]) -> int:
+    connection, organization, fmt, *postgres = argv
+    import pandas as pd
     from azure.storage.blob import BlobServiceClient
 
-    tables = TableServiceClient.from_connection_string(connection)
     blobs = BlobServiceClient.from_connection_string(connection)
     container = blobs.get_container_client("bench-naive")
     if not container.exists():
         container.create_container()
+    if postgres:
+        dsn, query, params_json = postgres
+        read = postgres_reader(dsn, query, orjson.loads(params_json))
+    else:
+        read = tables_reader(connection, organization)
 
+    # The clock includes opening the source's connection, for both sources (an HTTP one, a PostgreSQL session).
     started = time.perf_counter()
-    table = tables.get_table_client("cases")
-    entities = table.query_entities("PartitionKey eq @org", parameters={"org": organization})
-    frame = pd.DataFrame([dict(entity) for entity in entities])
+    frame = read()
     read_done = time.perf_counter()
     buffer = io.BytesIO()
     if fmt == "csv":

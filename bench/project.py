@@ -31,13 +31,24 @@ ROLES = ["access_reports", "manage_system_settings"]
 _DURATION = re.compile(r"Executed 'Functions\.[^']+' \(\w+, Id=[^,]*, Duration=(\d+)ms\)")
 
 
-def host_env(connection: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def host_env(
+    connection: str, extra: dict[str, str] | None = None, *, source: str = "tables", postgres_url: str | None = None
+) -> dict[str, str]:
+    """The hosts' environment; `source` "postgres" reads the cases from `postgres_url` (a libpq conninfo)."""
     env = {
         **os.environ,
         "AzureWebJobsStorage": connection,
+        # Always set: an inherited EXPORTS_SOURCE (or local.settings.json's) must not change what a row measures.
+        "EXPORTS_SOURCE": source,
         "EXPORTS_CLEANUP_SCHEDULE": "0 0 0 1 1 *",  # the timer stays out of the way
         "PYTHONUNBUFFERED": "1",
     }
+    if source == "postgres":
+        if not postgres_url:
+            raise ValueError("the postgres source needs its conninfo")
+        env["EXPORTS_POSTGRES_URL"] = postgres_url
+    else:
+        env.pop("EXPORTS_POSTGRES_URL", None)
     env.update(extra or {})
     return env
 
@@ -58,7 +69,8 @@ class DevHost:
             text=True,
         )
         self._ready = threading.Event()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
         if not self._ready.wait(60):
             self.stop()
             raise RuntimeError("devhost did not start:\n" + "\n".join(self.lines))
@@ -80,17 +92,29 @@ class DevHost:
         return vm_hwm_mb(self.process.pid)
 
     def stop(self) -> None:
+        """Stops the host (SIGTERM: it finishes what it runs) and reads its output to the end."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._pump_thread.join(timeout=30)
 
 
 def headers_for(organization: str) -> dict[str, str]:
     return {"X-MS-CLIENT-PRINCIPAL": encode_principal(organization, "bench-user", "Bench", ROLES)}
+
+
+def export_body(fmt: str) -> dict[str, Any]:
+    """The POST body of the FLAT_FILE export `fmt`: "CSV", "JSONL", "JSON", "XLSX" or "CSV+inv".
+
+    "CSV" and the other plain formats: the 29 core case columns (RIU and investigation counts come from
+    the records); "CSV+inv": the default FLAT_FILE, which adds 30 columns of up to 3 investigations.
+    """
+    base, _, extra = fmt.partition("+")
+    return {"dataset": "cases", "exportType": "FLAT_FILE", "format": base, "includeInvestigations": extra == "inv"}
 
 
 def run_export(
@@ -111,17 +135,8 @@ def run_export(
     try:
         session = requests.Session()
         session.headers.update(headers_for(organization))
-        # "CSV": the 29 core case columns (RIU and investigation counts come from the records table);
-        # "CSV+inv": the default FLAT_FILE, which adds 30 columns of up to 3 investigations.
-        base, _, extra = fmt.partition("+")
-        body: dict[str, Any] = {
-            "dataset": "cases",
-            "exportType": "FLAT_FILE",
-            "format": base,
-            "includeInvestigations": extra == "inv",
-        }
         posted = time.perf_counter()
-        response = session.post(f"{http.base_url}/exports", json=body, timeout=30)
+        response = session.post(f"{http.base_url}/exports", json=export_body(fmt), timeout=30)
         if response.status_code != 202:
             raise RuntimeError(f"create {fmt} answered {response.status_code}: {response.text}")
         job_id = response.json()["jobId"]
@@ -135,12 +150,14 @@ def run_export(
             time.sleep(0.05)
         observed = time.perf_counter() - posted
         peak = max(host.peak_rss_mb for host in pool)
-        busy_and_count = [host.busy_seconds() for host in pool]
-        busy = sum(seconds for seconds, _ in busy_and_count)
-        invocations = sum(count for _, count in busy_and_count)
     finally:
         for host in pool:
             host.stop()
+    # Only once the workers have stopped: the invocation that completed the job logs its duration after the
+    # job reads `completed`, and a stopping host finishes that invocation and its output is read to the end.
+    busy_and_count = [host.busy_seconds() for host in pool]
+    busy = sum(seconds for seconds, _ in busy_and_count)
+    invocations = sum(count for _, count in busy_and_count)
     if job["status"] != "completed":
         raise RuntimeError(f"export {fmt} of {organization} ended {job['status']}: {job.get('errorMessage')}")
     created = datetime.fromisoformat(job["createdAt"])
