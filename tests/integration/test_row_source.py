@@ -16,7 +16,7 @@ from shared.storage.table_query import TableQuery as SourceQuery
 
 pytestmark = pytest.mark.integration
 
-SELECT = ("RowKey", *sorted(CASE_PROPERTY_TYPES))
+SELECT = ("RowKey", *sorted(CASE_PROPERTY_TYPES))  # the schema is the dataset's: of its fields, not the key
 
 
 def sdk_read(tables: TableServiceClient, query: SourceQuery, after: str | None) -> list[dict[str, Any]]:
@@ -31,7 +31,7 @@ def test_reading_with_the_schema_gives_the_sdk_s_values_and_types(
     tables: TableServiceClient, org: str, load_cases: Callable[..., int]
 ) -> None:
     load_cases(org, 2_345)
-    query = SourceQuery("cases", org, (), SELECT, case_schema(SELECT))
+    query = SourceQuery("cases", org, (), SELECT, case_schema(SELECT[1:]))
     assert query.schema is not None, "every case property the export reads has a known type"
     fast = list(TableRowSource(tables, page_size=500).read_table(query, None))
     assert fast == sdk_read(tables, query, None)
@@ -103,7 +103,7 @@ def test_a_value_stored_with_another_type_is_read_as_what_it_is_like_the_sdk_rea
     ]
     for props in wrong:
         client.update_entity({"PartitionKey": org, **props}, mode=UpdateMode.MERGE)
-    query = SourceQuery("cases", org, (), SELECT, case_schema(SELECT))
+    query = SourceQuery("cases", org, (), SELECT, case_schema(SELECT[1:]))
     fast = {row["RowKey"]: row for row in TableRowSource(tables, page_size=7).read_table(query, None)}
     assert list(fast.values()) == sdk_read(tables, query, None)
     case3, case4, case5, case6 = (fast[f"{n:010d}"] for n in (3, 4, 5, 6))
