@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from exports.composition import row_source
 from exports.ports import KEY, Predicate
 from shared.errors import ExportFailed
-from shared.postgres.connection import ENTRA_SCOPE, EntraPassword, connection_kwargs
+from shared.postgres.connection import ENTRA_SCOPE, EntraPassword, connection_kwargs, shared_pool
 from shared.postgres.contract import CASES, TICKETS
 from shared.postgres.row_source import PostgresRowSource, key_text, key_value
 from shared.settings import Settings
@@ -105,3 +105,17 @@ def test_a_predicate_value_of_another_type_than_the_column_matches_no_row() -> N
 def test_a_key_predicate_compares_the_views_ordering_key() -> None:
     terms, parameters = PostgresRowSource._conditions(TICKETS, TICKETS.by_field(), [Predicate(KEY, "eq", key_text(42))])
     assert terms is not None and parameters == [42]
+
+
+def test_every_service_a_process_builds_shares_one_bounded_pool() -> None:
+    closed = f"host=127.0.0.1 port={free_port()} user=nobody dbname=none connect_timeout=1"
+    settings = Settings(storage_connection_string=STORAGE, source="postgres", postgres_url=closed, postgres_pool_max=3)
+    pool = shared_pool(settings)
+    try:
+        assert shared_pool(settings) is pool
+        assert (pool.min_size, pool.max_size) == (0, 3)  # no connection until an export reads
+        assert pool.get_stats().get("pool_size", 0) == 0
+    finally:
+        pool.close()
+    assert shared_pool(settings) is not pool  # a closed pool is replaced
+    shared_pool(settings).close()
