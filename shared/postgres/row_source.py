@@ -231,6 +231,10 @@ class PostgresRowSource:
             if width == 1:
                 terms.append(sql.SQL("{} > %s").format(order[0]))
             else:
+                # The key's own bound first: the planner starts the key's index scan there. A row comparison
+                # over columns of a join alone is a filter, and every page would walk the organization from
+                # its first key.
+                terms.append(sql.SQL("{} >= %s").format(order[0]))
                 terms.append(sql.SQL("({}) > ({})").format(sql.SQL(", ").join(order), placeholders))
         return sql.SQL(" AND ").join([*terms, *conditions])
 
@@ -258,6 +262,7 @@ class PostgresRowSource:
             order=sql.SQL(", ").join(sql.Identifier(name) for name in contract.order),
         )
         with self._pool.connection() as connection:
+            bound = (cursor[0],) if cursor is not None and len(cursor) > 1 else ()
             return connection.execute(
-                statement, [organization_id, *(cursor or ()), *parameters, self._page_rows]
+                statement, [organization_id, *bound, *(cursor or ()), *parameters, self._page_rows]
             ).fetchall()

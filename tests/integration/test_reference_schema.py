@@ -24,6 +24,7 @@ from shared.postgres.contract import (
     TICKETS,
     ViewContract,
 )
+from shared.postgres.row_source import PostgresRowSource
 from tests.support.postgres import PrivatePostgres
 from tools import load_postgres
 from tools.load_postgres import LoadError, apply_reference_schema, insert_cases, insert_tickets
@@ -308,3 +309,20 @@ def test_the_command_line_loads_once_with_if_empty(
         assert conn.execute("SELECT count(*) FROM export_cases").fetchone() == (20,)
         titles = conn.execute("SELECT ticket_id FROM export_tickets ORDER BY ticket_key").fetchall()
     assert [ticket_id for (ticket_id,) in titles] == [t["TicketId"] for t in synthetic_tickets("demo-org", 20, seed=7)]
+
+
+def test_a_continued_page_of_records_starts_its_index_scan_at_the_cursor(planned: str) -> None:
+    """The adapter's own statement for a page after (case, kind, position): the scan of the cases' key index
+    starts at the cursor's case, instead of walking the organization from its first case on every page."""
+    where = PostgresRowSource._where(CASE_RECORDS, [], True, 3)
+    statement = sql.SQL(
+        "EXPLAIN (FORMAT JSON) SELECT case_key FROM export_case_records WHERE {} ORDER BY case_key, kind, position "
+        "LIMIT 1000"
+    ).format(where)
+    with psycopg.connect(planned) as conn:
+        row = conn.execute(statement, ["org-a", 2_500, 2_500, "INV", 1]).fetchone()
+    assert row is not None
+    driving = [
+        node for node in plan_nodes(row[0][0]["Plan"]) if node.get("Index Name") == "cases_organization_id_seq_key"
+    ]
+    assert driving and "seq >=" in driving[0]["Index Cond"], driving
