@@ -53,7 +53,7 @@ class CellWarning(CamelModel):
     Never the value itself: the job record, the API and the event name where it is and what type it had.
     """
 
-    record: str  # the source record's key (a case's or ticket's RowKey)
+    record: str  # the source record's key: a case's, a case record's or a ticket's
     column: str
     found: str  # the type the value had: text, integer, number, boolean, datetime, date, binary, ...
     expected: str  # the column's data type, lower case: datetime, integer, text, ... (or "JSON object")
