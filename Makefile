@@ -7,7 +7,7 @@ CHECKOV_VENV := .venv-checkov
 # apt-get needs root: CI runs as root; elsewhere `make test-compat SUDO=sudo`.
 SUDO ?=
 
-.PHONY: install run test test-busy lint unit integration clean test-compat security test-fuzz test-faults test-scale bench bench-large infra-check chromium postgresql test-browser
+.PHONY: install run test test-busy lint openapi-lint unit integration clean test-compat security test-fuzz test-faults test-scale bench bench-large infra-check chromium postgresql test-browser
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -23,9 +23,15 @@ node_modules/.installed: package.json package-lock.json
 run: install postgresql
 	./scripts/run.sh
 
-lint: install security infra-check
+lint: install security infra-check openapi-lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
+
+# Spectral's OpenAPI rules (.spectral.yaml: spectral:oas, nothing turned off) over the document the app serves,
+# written to a git-ignored file first. Any warning fails, so the contract stays fit for client generators.
+openapi-lint: install
+	$(PY) -m exports.openapi > .openapi.json
+	node_modules/.bin/spectral lint --ruleset .spectral.yaml --fail-severity=warn .openapi.json
 
 # Bandit over the app code: fails on any finding of medium severity or above (see README, "Security").
 security: install

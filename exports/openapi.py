@@ -7,6 +7,8 @@ checks that every HTTP function in function_app.py is described here and nothing
 
 from __future__ import annotations
 
+import json
+import sys
 from functools import lru_cache
 from typing import Any
 
@@ -197,6 +199,23 @@ def _cross_site_rules(paths: dict[str, Any]) -> None:
             operation["responses"] = dict(sorted(operation["responses"].items()))
 
 
+TAGS: list[dict[str, str]] = [
+    {"name": "exports", "description": "Export jobs: create, follow, download, cancel, delete and audit them"},
+    {"name": "export-fields", "description": "The column catalog: what a column picker needs"},
+    {
+        "name": "tags",
+        "description": "Tagged fields: custom fields promoted to named columns in slots 1 to 20 "
+        "(manage_system_settings)",
+    },
+    {"name": "page", "description": "The exports page: static HTML, script and style sheet, no data in them"},
+    {"name": "meta", "description": "Health and this document; no sign-in needed"},
+]
+
+# The query models only generate the query parameters (`_query_parameters`); no body or response refers to them,
+# so they are left out of components/schemas. The schemas their fields point to stay, referred to by the parameters.
+_QUERY_MODELS: tuple[type[BaseModel], ...] = (ListQuery, ColumnsQuery, PreviewQuery, TagAuditQuery)
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     _, generated = models_json_schema(
@@ -210,7 +229,14 @@ def openapi_document() -> dict[str, Any]:
         "/exports": {
             "post": {
                 "operationId": "createExport",
+                "tags": ["exports"],
                 "summary": "Record an export job and queue it",
+                "description": "Validates the body, records the job and queues its first step. A case export needs "
+                "access_reports, a ticket export import_export_tickets. Answers 202 with the job, its URL in "
+                "Location and, in Retry-After, how long to wait before polling it. An Idempotency-Key (per user) "
+                "returns the same job for a repeat, with Idempotent-Replayed: true; the same key with another body "
+                "is 422. A callbackUrl in the body receives the signed completion event. Over the organization's "
+                "daily quota the answer is 429 with Retry-After.",
                 "security": secured,
                 "parameters": [
                     {
@@ -248,7 +274,11 @@ def openapi_document() -> dict[str, Any]:
             },
             "get": {
                 "operationId": "listExports",
-                "summary": "The caller's jobs (or, with all=true and manage_system_settings, the organization's)",
+                "tags": ["exports"],
+                "summary": "List export jobs",
+                "description": "The caller's jobs (or, with all=true and manage_system_settings, the organization's), "
+                "newest first. Paginated: pageSize is 1 to 100, and the continuationToken of a page reads the next "
+                "one; status keeps only the jobs in that status.",
                 "security": secured,
                 "parameters": _query_parameters(schemas, ListQuery),
                 "responses": {
@@ -260,7 +290,12 @@ def openapi_document() -> dict[str, Any]:
         "/exports/{jobId}": {
             "get": {
                 "operationId": "getExport",
-                "summary": "A job: status, progress and, once completed, a fresh download link",
+                "tags": ["exports"],
+                "summary": "Get an export job",
+                "description": "A job: status, stage, progress, rows, size, expiry, error and warnings and, once "
+                "completed, a fresh download link (downloadUrl; null without the job's dataset permission). The "
+                "caller's own job, or any of the organization's with manage_system_settings; any other job is 404, "
+                "like a missing one. While the job is queued or running, Retry-After says when to poll again.",
                 "security": secured,
                 "parameters": [JOB_ID],
                 "responses": {
@@ -270,8 +305,11 @@ def openapi_document() -> dict[str, Any]:
             },
             "delete": {
                 "operationId": "deleteExport",
-                "summary": "Delete the file at once and mark the job deleted (a running job is cancelled first); "
-                "the record stays for the audit trail",
+                "tags": ["exports"],
+                "summary": "Delete an export job's file",
+                "description": "Deletes the file at once and marks the job deleted (a running job is cancelled "
+                "first); the record stays for the audit trail. A repeat is 204 too. Needs the job's dataset "
+                "permission and an X-Requested-With header.",
                 "security": secured,
                 "parameters": [JOB_ID],
                 "responses": {"204": {"description": "Deleted (also for a job deleted before)"}, **_problems(401, 404)},
@@ -280,8 +318,10 @@ def openapi_document() -> dict[str, Any]:
         "/exports/{jobId}/audit": {
             "get": {
                 "operationId": "getExportAudit",
-                "summary": "Who requested, cancelled, deleted or was given a download link for the job "
-                "(manage_system_settings)",
+                "tags": ["exports"],
+                "summary": "Get an export job's audit trail",
+                "description": "Who requested, cancelled, deleted or was given a download link for the job, oldest "
+                "first. Any job of the caller's organization; needs manage_system_settings.",
                 "security": secured,
                 "parameters": [JOB_ID],
                 "responses": {"200": _json(AuditTrail, "Audit rows, oldest first"), **_problems(401, 403, 404)},
@@ -290,7 +330,12 @@ def openapi_document() -> dict[str, Any]:
         "/exports/{jobId}/cancel": {
             "post": {
                 "operationId": "cancelExport",
+                "tags": ["exports"],
                 "summary": "Cancel a queued or running job",
+                "description": "Cancels the job and answers it; a job cancelled before is answered as it is. A job "
+                "that completed or failed is 409, and so is a cancel that kept losing the race for the job record "
+                "to its worker (it may simply be repeated). Needs the job's dataset permission and an "
+                "X-Requested-With header.",
                 "security": secured,
                 "parameters": [JOB_ID],
                 "responses": {"200": _json(JobView, "The cancelled job"), **_problems(401, 404, 409)},
@@ -299,7 +344,10 @@ def openapi_document() -> dict[str, Any]:
         "/exports/{jobId}/download": {
             "get": {
                 "operationId": "downloadExport",
-                "summary": "Redirect to a short-lived, read-only link to the file",
+                "tags": ["exports"],
+                "summary": "Download an export job's file",
+                "description": "Redirects to a short-lived, read-only link to the file. Needs the job's dataset "
+                "permission; a job that has not completed is 409, an expired or deleted file 410.",
                 "security": secured,
                 "parameters": [JOB_ID],
                 "responses": {
@@ -314,7 +362,11 @@ def openapi_document() -> dict[str, Any]:
         "/export-fields/columns": {
             "get": {
                 "operationId": "listColumns",
+                "tags": ["export-fields"],
                 "summary": "The column catalog, in file order",
+                "description": "The columns an export with these options would have, in file order (name, label, "
+                "data type, format pattern), with the organization's tagged columns. Needs access_reports for "
+                "cases, import_export_tickets for tickets.",
                 "security": secured,
                 "parameters": _query_parameters(schemas, ColumnsQuery),
                 "responses": {"200": _json(ColumnCatalog, "Columns in file order"), **_problems(401, 403, 422)},
@@ -323,13 +375,18 @@ def openapi_document() -> dict[str, Any]:
         "/export-fields/tags": {
             "get": {
                 "operationId": "listTags",
-                "summary": "The organization's tagged fields (manage_system_settings)",
+                "tags": ["tags"],
+                "summary": "List the organization's tagged fields",
+                "description": "Every tag of the caller's organization, by slot. Needs manage_system_settings.",
                 "security": secured,
                 "responses": {"200": _json(TagList, "Tags by slot"), **_problems(401, 403)},
             },
             "post": {
                 "operationId": "createTag",
+                "tags": ["tags"],
                 "summary": "Promote a custom field to a named column in a free slot",
+                "description": "Creates a tag in a free slot; a taken slot, source path or column name is 409 naming "
+                "the tag that holds it. Needs manage_system_settings.",
                 "security": secured,
                 "requestBody": _json_body(TagCreate),
                 "responses": {
@@ -345,7 +402,10 @@ def openapi_document() -> dict[str, Any]:
         "/export-fields/tags/preview": {
             "get": {
                 "operationId": "previewTags",
+                "tags": ["tags"],
                 "summary": "The values one case would export for each tag",
+                "description": "The raw and typed value of every tag for one case or, as problem, why a tag's field "
+                "cannot be read. Needs manage_system_settings and access_reports (it shows a case's custom data).",
                 "security": secured,
                 "parameters": _query_parameters(schemas, PreviewQuery),
                 "responses": {"200": _json(TagPreview, "One value per tag"), **_problems(401, 403, 404, 422)},
@@ -354,8 +414,11 @@ def openapi_document() -> dict[str, Any]:
         "/export-fields/tags/audit": {
             "get": {
                 "operationId": "getTagAudit",
-                "summary": "Who created, replaced, updated, deleted or previewed tags, with each tag before and after "
-                "(manage_system_settings)",
+                "tags": ["tags"],
+                "summary": "The tags' audit trail",
+                "description": "Who created, replaced, updated, deleted or previewed tags, with each tag before and "
+                "after (or the case previewed), newest first. Paginated: pageSize is 1 to 100, and the "
+                "continuationToken of a page reads the next one. Needs manage_system_settings.",
                 "security": secured,
                 "parameters": _query_parameters(schemas, TagAuditQuery),
                 "responses": {
@@ -367,14 +430,19 @@ def openapi_document() -> dict[str, Any]:
         "/export-fields/tags/{slot}": {
             "get": {
                 "operationId": "getTag",
+                "tags": ["tags"],
                 "summary": "The tag in a slot",
+                "description": "The tag in one slot (1 to 20). Needs manage_system_settings.",
                 "security": secured,
                 "parameters": [TAG_SLOT],
                 "responses": {"200": _json(ReportFieldTag, "The tag"), **_problems(401, 403, 404)},
             },
             "put": {
                 "operationId": "putTag",
+                "tags": ["tags"],
                 "summary": "Create or replace the tag in a slot",
+                "description": "Creates the tag in an empty slot (201) or replaces the one there (200). Needs "
+                "manage_system_settings.",
                 "security": secured,
                 "parameters": [TAG_SLOT],
                 "requestBody": _json_body(TagCreate),
@@ -386,7 +454,10 @@ def openapi_document() -> dict[str, Any]:
             },
             "patch": {
                 "operationId": "updateTag",
+                "tags": ["tags"],
                 "summary": "Change some fields of the tag in a slot",
+                "description": "Changes only the fields the body names; a new tagSlot moves the tag there, and that "
+                "slot must be free (else 409). Needs manage_system_settings.",
                 "security": secured,
                 "parameters": [TAG_SLOT],
                 "requestBody": _json_body(TagUpdate),
@@ -397,7 +468,10 @@ def openapi_document() -> dict[str, Any]:
             },
             "delete": {
                 "operationId": "deleteTag",
+                "tags": ["tags"],
                 "summary": "Delete the tag in a slot",
+                "description": "Deletes the tag in the slot. Needs manage_system_settings and an X-Requested-With "
+                "header.",
                 "security": secured,
                 "parameters": [TAG_SLOT],
                 "responses": {"204": {"description": "Deleted"}, **_problems(401, 403, 404, 409)},
@@ -407,7 +481,10 @@ def openapi_document() -> dict[str, Any]:
         "/page": {
             "get": {
                 "operationId": "exportsPage",
-                "summary": "The exports page (HTML); in local development it carries a principal picker",
+                "tags": ["page"],
+                "summary": "The exports page (HTML)",
+                "description": "A static page, with no data and no sign-in of its own: its script calls the routes "
+                "above. In local development it carries a principal picker.",
                 "security": [],
                 "responses": {
                     "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}
@@ -417,7 +494,9 @@ def openapi_document() -> dict[str, Any]:
         "/page/{asset}": {
             "get": {
                 "operationId": "exportsPageAsset",
+                "tags": ["page"],
                 "summary": "The page's script and style sheet",
+                "description": "app.js or app.css, static; any other name is 404.",
                 "security": [],
                 "parameters": [
                     {
@@ -443,7 +522,10 @@ def openapi_document() -> dict[str, Any]:
         "/health": {
             "get": {
                 "operationId": "health",
+                "tags": ["meta"],
                 "summary": "Is storage reachable?",
+                "description": "200 when storage is reachable, 503 when it is not. Each instance checks storage at "
+                "most every 10 seconds. No sign-in needed.",
                 "security": [],
                 "responses": {"200": _json(Health, "Up, storage reachable"), **_problems(503)},
             }
@@ -451,7 +533,10 @@ def openapi_document() -> dict[str, Any]:
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",
+                "tags": ["meta"],
                 "summary": "This document",
+                "description": "The OpenAPI document of this API, generated from the models the routes use. No "
+                "sign-in needed.",
                 "security": [],
                 "responses": {
                     "200": {
@@ -463,15 +548,28 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     _cross_site_rules(paths)
+    for model in _QUERY_MODELS:
+        del schemas[model.__name__]
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Flat-file exports",
             "version": "1.0.0",
             "description": "Every error is application/problem+json (RFC 9457). A 500 is a bug.",
+            "contact": {"name": "The flat-file exports maintainers"},
         },
         "servers": [{"url": "/api"}],
         "security": secured,
+        "tags": TAGS,
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+def main() -> None:
+    """Print the document, for tools that read it from a file (`make lint` runs Spectral over it)."""
+    sys.stdout.write(json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
