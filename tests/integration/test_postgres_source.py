@@ -279,3 +279,24 @@ def test_a_work_message_for_a_case_export_reads_only_its_own_organization(databa
     view = run.service.get(WHO, job_id)
     assert view.status is JobStatus.COMPLETED and view.total_rows == ROWS
     assert isinstance(run.queue, FakeWorkQueue) and not run.queue.messages
+
+
+def test_the_source_reads_in_read_only_sessions_with_a_statement_timeout_in_utc(database: str) -> None:
+    """What a read replica needs: the service's sessions can write nothing, and give times in UTC."""
+    pool = open_pool(settings_for(database, postgres_statement_timeout_seconds=7))
+    try:
+        with pool.connection() as connection:
+            shown = {
+                name: str(connection.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0])  # type: ignore[index]
+                for name in ("default_transaction_read_only", "statement_timeout", "TimeZone", "plan_cache_mode")
+            }
+            assert shown == {
+                "default_transaction_read_only": "on",
+                "statement_timeout": "7s",
+                "TimeZone": "UTC",
+                "plan_cache_mode": "force_custom_plan",
+            }
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                connection.execute("CREATE TABLE written_by_the_export_service (a integer)")
+    finally:
+        pool.close()
