@@ -23,7 +23,6 @@ from exports.ports import RowQuery, RowSource
 from shared.auth import ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, MANAGE_SYSTEM_SETTINGS, Principal
 from shared.postgres.connection import open_pool
 from shared.postgres.row_source import PostgresRowSource
-from shared.settings import Settings
 from tests.conftest import HOST_ENV, Api, LocalHost, download_csv, principal
 from tests.support.azurite import Azurite, free_port
 from tests.support.fakes import (
@@ -97,16 +96,12 @@ def test_the_same_organization_exports_the_same_csv_from_either_source_through_t
 # ---- the service over a real server, step by step --------------------------------------------------------------
 
 
-def settings_for(dsn: str, **overrides: Any) -> Settings:
-    return source_settings(dsn, **overrides)
-
-
 @pytest.fixture
 def source_on(database: str) -> Iterator[Any]:
     pools = []
 
     def make(schema: str = "public", **overrides: Any) -> SourceRun:
-        settings = settings_for(database, postgres_schema=schema, **overrides)
+        settings = source_settings(database, postgres_schema=schema, **overrides)
         pool = open_pool(settings)
         pools.append(pool)
         return run_on(PostgresRowSource(pool, schema=schema, page_rows=500), settings)
@@ -185,7 +180,7 @@ def test_a_view_that_breaks_the_contract_fails_the_job_naming_the_view_and_colum
 
 def test_an_unreachable_server_is_retried_and_fails_the_job_clearly_on_the_last_attempt() -> None:
     closed = f"host=127.0.0.1 port={free_port()} user=postgres dbname=none"
-    settings = settings_for(closed, postgres_connect_timeout_seconds=1, max_attempts=3)
+    settings = source_settings(closed, postgres_connect_timeout_seconds=1, max_attempts=3)
     pool = open_pool(settings)
     try:
         run = run_on(PostgresRowSource(pool), settings)
@@ -226,8 +221,8 @@ def test_a_statement_timeout_is_retried_and_the_retry_writes_the_same_file(datab
         "CREATE OR REPLACE VIEW {schema}.export_cases AS SELECT c.* FROM public.export_cases c, "
         "(SELECT pg_sleep(0.2)) AS pause",
     )
-    impatient_settings = settings_for(database, postgres_statement_timeout_seconds=0.05)
-    patient_settings = settings_for(database)
+    impatient_settings = source_settings(database, postgres_statement_timeout_seconds=0.05)
+    patient_settings = source_settings(database)
     pools = [open_pool(impatient_settings), open_pool(patient_settings)]
     try:
         source = SwitchableSource(PostgresRowSource(pools[0], schema=slow, page_rows=500))
@@ -283,7 +278,7 @@ def test_a_work_message_for_a_case_export_reads_only_its_own_organization(databa
 
 def test_the_source_reads_in_read_only_sessions_with_a_statement_timeout_in_utc(database: str) -> None:
     """What a read replica needs: the service's sessions can write nothing, and give times in UTC."""
-    pool = open_pool(settings_for(database, postgres_statement_timeout_seconds=7))
+    pool = open_pool(source_settings(database, postgres_statement_timeout_seconds=7))
     try:
         with pool.connection() as connection:
             shown = {
