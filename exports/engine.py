@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from exports.digest import FileDigest
 from exports.formats.base import FormatWriter
 from exports.ports import KEY, BlobSink
 
@@ -59,6 +60,9 @@ class ExportBatch:
     # A shard other than the last one stops at its key range's end without ending the file.
     ends_file: bool = True
     shard: int | None = None
+    # The file's running SHA-256, fed every staged block in file order; None where the blocks are not
+    # staged in file order (shards), whose file is hashed once committed.
+    digest: FileDigest | None = None
     _buffer: bytearray = field(default_factory=bytearray)
     _result: BatchResult = field(default_factory=BatchResult)
     _uploader: ThreadPoolExecutor | None = None
@@ -118,6 +122,8 @@ class ExportBatch:
         self._wait_for_upload()
         data = bytes(self._buffer)
         name = block_id(self.batch_index, self._result.parts, self.shard)
+        if self.digest is not None:
+            self.digest.update(data)
         if self._uploader is None:
             self.sink.stage(self.blob_name, name, data)
         else:

@@ -78,6 +78,14 @@ def download_export(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
 
 
+@bp.route(route="exports/{jobId}/manifest", methods=["GET"])
+@handles_errors
+def download_manifest(req: func.HttpRequest) -> func.HttpResponse:
+    principal = principal_from_headers(req.headers)
+    url = export_service().manifest_link(principal, req.route_params["jobId"], client=client_address(req))
+    return func.HttpResponse(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
 @bp.route(route="exports/{jobId}", methods=["DELETE"])
 @handles_errors
 def delete_export(req: func.HttpRequest) -> func.HttpResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -10,23 +11,30 @@ from typing import Any
 
 from exports import datasets
 from exports.datasets.columns import CellWarnings
+from exports.digest import FileDigest
 from exports.engine import ExportBatch, block_ids
 from exports.formats import FormatOptions, writer_for
 from exports.models import (
     ExportJob,
+    ExportManifest,
     JobStatus,
     Retention,
     WorkMessage,
+    manifest_blob_name,
+    manifest_file_name,
 )
 from exports.outbox import Outbox
 from exports.ports import BlobSink, Clock, JobStore, RowSource, RunStore, WorkQueue
 from exports.sorting import merge, run_name
 from exports.updates import update_job
-from shared.errors import ConcurrencyConflict
+from shared.errors import ConcurrencyConflict, ExportFailed
 from shared.headers import attachment
 from shared.settings import Settings
 
 log = logging.getLogger("exports.service")
+
+# Reading a committed file back to hash it: one ranged read at a time, so memory stays bounded.
+HASH_READ_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -61,6 +69,8 @@ class JobWriter:
         return build
 
     def discard_files(self, job: ExportJob) -> None:
+        # The manifest goes with its file; the job view and the audit trail keep its content and hash.
+        self.sink.discard(manifest_blob_name(job))
         self.sink.discard(job.blob_name)
         if job.checkpoint.sort_runs:
             self.runs.delete_all(f"{self.settings.sort_runs_prefix}/{job.blob_name}/")
@@ -70,6 +80,7 @@ class JobWriter:
         plan = datasets.plan_for(job)
         writer = writer_for(job.format, job.columns, checkpoint.format_state, FormatOptions.of(job.request))
         warnings = CellWarnings()
+        digest = FileDigest(checkpoint.sha256_state) if job.hashes_while_writing() else None
         started = self.monotonic()
         deadline = started + self.settings.batch_time_budget_seconds
         batch = ExportBatch(
@@ -83,6 +94,7 @@ class JobWriter:
             chunk_rows=self.settings.chunk_rows,
             block_size=self.settings.block_size_bytes,
             out_of_time=lambda: self.monotonic() > deadline,
+            digest=digest,
         )
         result = batch.run(self._units(job, plan))
         log.info(
@@ -108,6 +120,7 @@ class JobWriter:
             warnings=warnings.count,
             samples=warnings.samples,
             finished=result.finished,
+            sha256_state=digest.state() if digest is not None else None,
         )
         if warnings.count:
             log.warning(
@@ -124,6 +137,13 @@ class JobWriter:
             self.save_and_continue(job)
 
     def finalize(self, job: ExportJob) -> None:
+        """Commits the file, finishes its hash, writes its manifest and completes the job.
+
+        Safe to run again: committing the same block list again gives the same file, and the manifest is
+        the same bytes. Hashing a file that was not hashed while written (a sharded one) reads it back,
+        from where the last step left off, in steps within the batch time budget.
+        """
+        deadline = self.monotonic() + self.settings.batch_time_budget_seconds
         checkpoint = job.checkpoint
         if checkpoint.shards:
             blocks = [name for index, shard in enumerate(checkpoint.shards) for name in block_ids(shard.parts, index)]
@@ -135,8 +155,24 @@ class JobWriter:
             content_type=job.content_type,
             content_disposition=attachment(job.file_name),
         )
+        sha256 = self._file_sha256(job, size, out_of_time=lambda: self.monotonic() > deadline)
+        if sha256 is None:
+            self.save_and_continue(job)
+            return
+        manifest = ExportManifest.of(job, size_bytes=size, sha256=sha256).to_bytes()
+        written = self.sink.write_once(
+            manifest_blob_name(job),
+            manifest,
+            content_type="application/json",
+            content_disposition=attachment(manifest_file_name(job)),
+        )
+        if written != manifest:
+            raise ExportFailed(
+                "The export's manifest already exists with other content; it is never overwritten, so the export "
+                "was stopped. Please request it again."
+            )
         now = self.clock.now()
-        job.complete(size, now, self.retention)
+        job.complete(size, sha256, hashlib.sha256(manifest).hexdigest(), now, self.retention)
         try:
             job = self.save(job)
         except ConcurrencyConflict:
@@ -160,6 +196,28 @@ class JobWriter:
         self.outbox.publish_transition(job)
         if job.checkpoint.sort_runs:
             self.runs.delete_all(f"{self.settings.sort_runs_prefix}/{job.blob_name}/")
+
+    def _file_sha256(self, job: ExportJob, size: int, *, out_of_time: Callable[[], bool]) -> str | None:
+        """The committed file's SHA-256, or None if reading it back must go on in the next step."""
+        checkpoint = job.checkpoint
+        digest = FileDigest(checkpoint.sha256_state if checkpoint.hashed_bytes else None)
+        offset = checkpoint.hashed_bytes
+        if offset > size:
+            raise ExportFailed("The export's file is shorter than the bytes written to it; please request it again.")
+        read_any = False
+        while offset < size:
+            if read_any and out_of_time():
+                job.hashed_up_to(offset, digest.state())
+                log.info("export %s: file hashed up to byte %s of %s", job.job_id, offset, size,
+                         extra=log_fields(job, bytes=offset))
+                return None
+            chunk = self.sink.read(job.blob_name, offset, min(HASH_READ_BYTES, size - offset))
+            if not chunk:
+                raise ExportFailed("The export's file ended before its committed size; please request it again.")
+            digest.update(chunk)
+            offset += len(chunk)
+            read_any = True
+        return digest.hexdigest()
 
     def save_and_continue(self, job: ExportJob) -> None:
         job.step_done()

@@ -359,6 +359,27 @@ def openapi_document() -> dict[str, Any]:
                 },
             }
         },
+        "/exports/{jobId}/manifest": {
+            "get": {
+                "operationId": "downloadExportManifest",
+                "tags": ["exports"],
+                "summary": "Download an export job's manifest",
+                "description": "Redirects to a short-lived, read-only link to the manifest file written beside the "
+                "export: what was asked for (dataset, type, format, request snapshot, columns), by whom and when, "
+                "the data's as-of time, the row count, the byte size and the SHA-256 of the file exactly as "
+                "downloaded (and each shard's rows). The same document is the job's `manifest`; the job's "
+                "`manifestSha256` is this file's SHA-256. The same permission and states as the file's download.",
+                "security": secured,
+                "parameters": [JOB_ID],
+                "responses": {
+                    "302": {
+                        "description": "Redirect to a read-only SAS link for the manifest file",
+                        "headers": {"Location": _header("The SAS link", {"type": "string"}, required=True)},
+                    },
+                    **_problems(401, 403, 404, 409, 410),
+                },
+            }
+        },
         "/export-fields/columns": {
             "get": {
                 "operationId": "listColumns",

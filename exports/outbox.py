@@ -114,5 +114,7 @@ class Outbox:
             columns=[column.name for column in job.columns],
             row_count=job.total_rows if job.status is JobStatus.COMPLETED else None,
             detail=detail,
+            file_sha256=job.file_sha256 if action == "completed" else None,
+            manifest_sha256=job.manifest_sha256 if action == "completed" else None,
         )
         self.audit.append(job.organization_id, entry, key=key)

@@ -146,6 +146,12 @@ class BlobSink(Protocol):
 
     def exists(self, blob_name: str) -> bool: ...
 
+    def read(self, blob_name: str, offset: int, length: int) -> bytes:
+        """Up to `length` bytes of the committed blob from `offset` (fewer only at its end)."""
+
+    def write_once(self, blob_name: str, data: bytes, *, content_type: str, content_disposition: str) -> bytes:
+        """Creates the blob with `data` unless it exists; returns its content as stored, never overwriting it."""
+
 
 class LinkSigner(Protocol):
     def sign(self, blob_name: str, *, file_name: str, valid_for: timedelta) -> str:

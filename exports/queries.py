@@ -7,7 +7,16 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from exports.models import AuditTrail, Dataset, ExportJob, JobPage, JobStatus, JobView
+from exports.models import (
+    AuditTrail,
+    Dataset,
+    ExportJob,
+    JobPage,
+    JobStatus,
+    JobView,
+    manifest_blob_name,
+    manifest_file_name,
+)
 from exports.outbox import Outbox
 from exports.ports import AuditLog, Clock, IdempotencyRecord, IdempotencyStore, JobStore, LinkSigner
 from shared.auth import ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, MANAGE_SYSTEM_SETTINGS, Principal
@@ -71,6 +80,17 @@ class Queries:
         return JobPage(items=[JobView.of(job) for job in listing.jobs], continuation_token=listing.continuation_token)
 
     def download_link(self, principal: Principal, job_id: str, *, client: str | None = None) -> str:
+        job = self._downloadable_job(principal, job_id)
+        return self._link(job, principal, client, via="download redirect")
+
+    def manifest_link(self, principal: Principal, job_id: str, *, client: str | None = None) -> str:
+        """A link to the manifest file: the same permission, states and lifetime as the file it describes."""
+        job = self._downloadable_job(principal, job_id)
+        if job.manifest_sha256 is None:
+            raise Gone("This export completed before exports had manifests; its job view shows what it holds.")
+        return self._link(job, principal, client, via="manifest redirect", manifest=True)
+
+    def _downloadable_job(self, principal: Principal, job_id: str) -> ExportJob:
         job = self.visible_job(principal, job_id)
         require_dataset_permission(principal, job, "Downloading")
         if job.deleted_at is not None:
@@ -79,7 +99,7 @@ class Queries:
             raise Conflict(f"The export is {job.status.value}; it can be downloaded once it has completed.")
         if not self._downloadable(job):
             raise Gone("The export's file has expired and was deleted; request a new export.")
-        return self._link(job, principal, client, via="download redirect")
+        return job
 
     def audit_trail(self, principal: Principal, job_id: str) -> AuditTrail:
         if not principal.has(MANAGE_SYSTEM_SETTINGS):
@@ -102,19 +122,26 @@ class Queries:
             and job.expires_at > self.clock.now()
         )
 
-    def _link(self, job: ExportJob, principal: Principal, client: str | None, *, via: str) -> str:
+    def _link(
+        self, job: ExportJob, principal: Principal, client: str | None, *, via: str, manifest: bool = False
+    ) -> str:
         assert job.expires_at is not None
         # Never valid past the file's expiry, so clean-up can never leave a live link to a deleted blob.
         valid_for = min(timedelta(minutes=self.settings.download_link_minutes), job.expires_at - self.clock.now())
-        url = self.signer.sign(job.blob_name, file_name=job.file_name, valid_for=valid_for)
+        if manifest:
+            url = self.signer.sign(manifest_blob_name(job), file_name=manifest_file_name(job), valid_for=valid_for)
+        else:
+            url = self.signer.sign(job.blob_name, file_name=job.file_name, valid_for=valid_for)
         # Storage cannot tell us about the download itself: issuing the link is what the audit can see. A page
         # polling a completed job gets a fresh link each time; one row per user, job and link lifetime says it.
         lifetime = 60 * self.settings.download_link_minutes
         user = hashlib.sha256(principal.user_id.encode()).hexdigest()[:32]
-        mark = f"link-issued:{job.job_id}:{user}:{int(self.clock.now().timestamp()) // lifetime}"
+        kind = "manifest-link-issued" if manifest else "link-issued"
+        mark = f"{kind}:{job.job_id}:{user}:{int(self.clock.now().timestamp()) // lifetime}"
         if self.idempotency.get(job.organization_id, mark) is None:
             # Recorded before the mark: a crash in between repeats the row rather than losing it.
             self.outbox.record(job, "downloaded", actor_id=principal.user_id, actor_name=principal.name, client=client,
-                         detail=f"download link issued ({via}); valid {self.settings.download_link_minutes} minutes")
+                         detail=f"{'manifest' if manifest else 'download'} link issued ({via}); "
+                         f"valid {self.settings.download_link_minutes} minutes")
             self.idempotency.claim(job.organization_id, mark, IdempotencyRecord(job_id=job.job_id, request_hash=""))
         return url

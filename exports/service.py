@@ -166,6 +166,9 @@ class ExportService:
     def download_link(self, principal: Principal, job_id: str, *, client: str | None = None) -> str:
         return self._queries.download_link(principal, job_id, client=client)
 
+    def manifest_link(self, principal: Principal, job_id: str, *, client: str | None = None) -> str:
+        return self._queries.manifest_link(principal, job_id, client=client)
+
     def audit_trail(self, principal: Principal, job_id: str) -> AuditTrail:
         return self._queries.audit_trail(principal, job_id)
 

@@ -25,6 +25,13 @@ from exports.models.job import (
     Retention,
     ShardState,
 )
+from exports.models.manifest import (
+    ExportManifest,
+    ManifestFile,
+    ShardRows,
+    manifest_blob_name,
+    manifest_file_name,
+)
 from exports.models.queue import (
     ExportRequestMessage,
     NotificationMessage,
@@ -90,6 +97,7 @@ __all__ = [
     "ExportDataType",
     "ExportFormat",
     "ExportJob",
+    "ExportManifest",
     "ExportRequestMessage",
     "ExportSourceType",
     "ExportType",
@@ -99,6 +107,7 @@ __all__ = [
     "JobStage",
     "JobStatus",
     "JobView",
+    "ManifestFile",
     "Moment",
     "NotificationMessage",
     "QueueName",
@@ -108,6 +117,7 @@ __all__ = [
     "ReportFieldTag",
     "Requester",
     "Retention",
+    "ShardRows",
     "ShardState",
     "ShortText",
     "SourceFieldPath",
@@ -122,4 +132,6 @@ __all__ = [
     "ViewFilter",
     "ViewScope",
     "WorkMessage",
+    "manifest_blob_name",
+    "manifest_file_name",
 ]

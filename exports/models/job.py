@@ -85,6 +85,10 @@ class Checkpoint(BaseModel):
     # with that batch's step, so a batch that runs again never counts its cells twice.
     warnings: int = 0
     warning_samples: list[CellWarning] = Field(default_factory=list)
+    # The file's SHA-256 so far: the running state over its first `hashed_bytes` bytes (exports/digest.py).
+    # While written in one chain every staged block is hashed; shards are hashed from the committed file.
+    sha256_state: str | None = None
+    hashed_bytes: int = 0
 
     def warning_summary(self) -> tuple[int, list[CellWarning]]:
         """Every warning of the job and the first few in file order (shards hold theirs in key order)."""
@@ -157,6 +161,9 @@ class ExportJob(BaseModel):
     file_name: str
     content_type: str
     file_size_bytes: int | None = None
+    # A completed job's file and manifest as written: `sha256sum` of each download equals these.
+    file_sha256: str | None = None
+    manifest_sha256: str | None = None
     expires_at: datetime | None = None
     error_message: str | None = None
     error_details: dict[str, Any] | None = None
@@ -212,9 +219,16 @@ class ExportJob(BaseModel):
         warnings: int,
         samples: list[CellWarning],
         finished: bool,
+        sha256_state: str | None = None,
     ) -> None:
-        """One written batch of an unsharded export; the last one takes the job on to finalizing."""
+        """One written batch of an unsharded export; the last one takes the job on to finalizing.
+
+        `sha256_state` is the file's hash after this batch's blocks, if the batch hashed them.
+        """
         checkpoint = self.checkpoint
+        if sha256_state is not None:
+            checkpoint.sha256_state = sha256_state
+            checkpoint.hashed_bytes += bytes_staged
         checkpoint.cursor = cursor or checkpoint.cursor
         checkpoint.rows_written += rows
         checkpoint.bytes_written += bytes_staged
@@ -230,6 +244,17 @@ class ExportJob(BaseModel):
         if finished:
             self.stage = JobStage.FINALIZING
 
+    def hashes_while_writing(self) -> bool:
+        """The next batch can feed the file's hash: every byte staged so far is in it (a job written before
+        files were hashed, or a sharded one, is hashed from the committed file instead)."""
+        checkpoint = self.checkpoint
+        return not checkpoint.shards and checkpoint.hashed_bytes == checkpoint.bytes_written
+
+    def hashed_up_to(self, offset: int, sha256_state: str) -> None:
+        """The committed file is hashed up to `offset`; the next finalizing step reads on from there."""
+        self.checkpoint.hashed_bytes = offset
+        self.checkpoint.sha256_state = sha256_state
+
     def _end(self, status: JobStatus, now: datetime, retention: Retention) -> None:
         """The one rule for a final state: no stage, ended now, expiring from now, and its event owed.
 
@@ -242,13 +267,20 @@ class ExportJob(BaseModel):
         self.updated_at = now
         self.expires_at = retention.expires_at(self.dataset, now)
         self.event_pending = True
+        # The hash state holds the file's last few unhashed bytes: a final job, kept for the audit trail after
+        # its file is deleted, keeps none of the file's content.
+        self.checkpoint.sha256_state = None
 
-    def complete(self, file_size_bytes: int, now: datetime, retention: Retention) -> None:
+    def complete(
+        self, file_size_bytes: int, file_sha256: str, manifest_sha256: str, now: datetime, retention: Retention
+    ) -> None:
         self._end(JobStatus.COMPLETED, now, retention)
         self.progress = 100
         self.total_rows = self.checkpoint.rows_written
         self.processed_rows = self.checkpoint.rows_written
         self.file_size_bytes = file_size_bytes
+        self.file_sha256 = file_sha256
+        self.manifest_sha256 = manifest_sha256
 
     def fail(self, message: str, details: dict[str, object] | None, now: datetime, retention: Retention) -> bool:
         """False for a job that already ended: its first end stands."""

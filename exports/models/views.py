@@ -11,6 +11,7 @@ from pydantic import (
 
 from exports.models.base import CamelModel
 from exports.models.job import CellWarning, DeliveryAttempt, ExportJob, JobStage, JobStatus
+from exports.models.manifest import ExportManifest
 from exports.models.request import Dataset, ExportFormat, ExportType
 
 
@@ -40,6 +41,9 @@ class JobView(CamelModel):
     # Cells exported as their text because the source value had the wrong type, and the first few of them.
     warnings: int = 0
     warning_samples: list[CellWarning] = Field(default_factory=list)
+    # A completed export's manifest, the same document as its manifest file, and that file's SHA-256.
+    manifest: ExportManifest | None = None
+    manifest_sha256: str | None = None
 
     @classmethod
     def of(cls, job: ExportJob, download_url: str | None = None) -> JobView:
@@ -68,6 +72,8 @@ class JobView(CamelModel):
             deleted_at=job.deleted_at,
             warnings=warnings,
             warning_samples=samples,
+            manifest=ExportManifest.of_completed(job),
+            manifest_sha256=job.manifest_sha256,
         )
 
 
@@ -89,6 +95,9 @@ class AuditEntry(CamelModel):
     columns: list[str] = Field(default_factory=list)
     row_count: int | None = None
     detail: str | None = None
+    # On the "completed" row: the SHA-256 of the file and of its manifest as written.
+    file_sha256: str | None = None
+    manifest_sha256: str | None = None
 
 
 class AuditTrail(CamelModel):

@@ -57,7 +57,8 @@ class TableAuditLog:
             "ColumnsJson": orjson.dumps(entry.columns).decode(),
         }
         for name, value in (("ClientAddress", entry.client_address), ("RowCount", entry.row_count),
-                            ("Detail", entry.detail)):
+                            ("Detail", entry.detail), ("FileSha256", entry.file_sha256),
+                            ("ManifestSha256", entry.manifest_sha256)):
             if value is not None:
                 entity[name] = value
         try:
@@ -89,6 +90,8 @@ class TableAuditLog:
                     columns=orjson.loads(plain.get("ColumnsJson") or "[]"),
                     row_count=plain.get("RowCount"),
                     detail=plain.get("Detail"),
+                    file_sha256=plain.get("FileSha256"),
+                    manifest_sha256=plain.get("ManifestSha256"),
                 )
             )
         return sorted(entries, key=lambda entry: entry.at)

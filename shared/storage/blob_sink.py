@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobServiceClient, ContentSettings
 
 
@@ -46,3 +46,20 @@ class AzureBlobSink:
 
     def exists(self, blob_name: str) -> bool:
         return bool(self._container.get_blob_client(blob_name).exists())
+
+    def read(self, blob_name: str, offset: int, length: int) -> bytes:
+        downloader = self._container.get_blob_client(blob_name).download_blob(offset=offset, length=length)
+        return bytes(downloader.readall())
+
+    def write_once(self, blob_name: str, data: bytes, *, content_type: str, content_disposition: str) -> bytes:
+        blob = self._container.get_blob_client(blob_name)
+        try:
+            # If-None-Match: * — the service refuses to replace a blob that exists, whoever wrote it.
+            blob.upload_blob(
+                data,
+                overwrite=False,
+                content_settings=ContentSettings(content_type=content_type, content_disposition=content_disposition),
+            )
+        except ResourceExistsError:
+            return bytes(blob.download_blob().readall())
+        return data

@@ -46,6 +46,8 @@ class JobEntity(BaseModel):
     file_name: str = Field(alias="FileName")
     content_type: str = Field(alias="ContentType")
     file_size_bytes: int | None = Field(default=None, alias="FileSizeBytes")
+    file_sha256: str | None = Field(default=None, alias="FileSha256")
+    manifest_sha256: str | None = Field(default=None, alias="ManifestSha256")
     expires_at: datetime | None = Field(default=None, alias="ExpiresAt")
     error_message: str | None = Field(default=None, alias="ErrorMessage")
     error_details: str | None = Field(default=None, alias="ErrorDetailsJson")

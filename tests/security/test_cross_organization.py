@@ -107,6 +107,7 @@ def probes(a: OrgA) -> list[Probe]:
     return [
         Probe("GET", "exports/{jobId}", f"/exports/{job}", frozenset({404}), echoes=(job,)),
         Probe("GET", "exports/{jobId}/download", f"/exports/{job}/download", frozenset({404}), echoes=(job,)),
+        Probe("GET", "exports/{jobId}/manifest", f"/exports/{job}/manifest", frozenset({404}), echoes=(job,)),
         Probe(
             "POST",
             "exports/{jobId}/cancel",
@@ -252,7 +253,7 @@ def test_within_the_organization_only_manage_system_settings_sees_other_users_jo
     colleague = api_as(org_a.org, "colleague", ACCESS, TICKETS)
     admin = api_as(org_a.org, "admin", ADMIN)
     job = org_a.job_ids[0]
-    for method, path in (("GET", ""), ("GET", "/download"), ("POST", "/cancel")):
+    for method, path in (("GET", ""), ("GET", "/download"), ("GET", "/manifest"), ("POST", "/cancel")):
         assert colleague.request(method, f"/exports/{job}{path}").status_code == 404
     assert colleague.get("/exports").json()["items"] == []
     assert colleague.get("/exports", params={"all": "true"}).status_code == 403
@@ -263,7 +264,7 @@ def test_within_the_organization_only_manage_system_settings_sees_other_users_jo
     assert seen["createdById"] == SHARED_USER_ID and seen["status"] == "completed"
     # Metadata only: the file needs the dataset's permission (access_reports), which this administrator lacks.
     assert seen["downloadUrl"] is None
-    for method, path in (("GET", "/download"), ("DELETE", "")):
+    for method, path in (("GET", "/download"), ("GET", "/manifest"), ("DELETE", "")):
         assert admin.request(method, f"/exports/{job}{path}").status_code == 403
 
 

@@ -179,6 +179,19 @@ class FakeBlobSink:
     def exists(self, blob_name: str) -> bool:
         return blob_name in self.blobs
 
+    def read(self, blob_name: str, offset: int, length: int) -> bytes:
+        return self.blobs[blob_name][offset : offset + length]
+
+    def write_once(self, blob_name: str, data: bytes, *, content_type: str, content_disposition: str) -> bytes:
+        if blob_name not in self.blobs:
+            self.blobs[blob_name] = bytes(data)
+            self.properties[blob_name] = {
+                "content_type": content_type,
+                "content_disposition": content_disposition,
+                "content_encoding": None,
+            }
+        return self.blobs[blob_name]
+
 
 @dataclass
 class FakeLinkSigner:

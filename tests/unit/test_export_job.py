@@ -52,11 +52,15 @@ def test_a_started_job_runs_and_counts() -> None:
 def test_a_completed_job_is_final_expires_from_its_end_and_owes_its_event() -> None:
     job = a_job(status=JobStatus.RUNNING)
     job.checkpoint.rows_written = 42
-    job.complete(1234, LATER, RETENTION)
+    job.checkpoint.sha256_state = "c3RhdGU="
+    job.complete(1234, "a" * 64, "b" * 64, LATER, RETENTION)
     assert (job.status, job.stage, job.progress) == (JobStatus.COMPLETED, None, 100)
     assert (job.total_rows, job.processed_rows, job.file_size_bytes) == (42, 42, 1234)
+    assert (job.file_sha256, job.manifest_sha256) == ("a" * 64, "b" * 64)
     assert job.completed_at == LATER and job.expires_at == LATER + timedelta(hours=168)
     assert job.event_pending
+    # The hash state holds a few bytes of the file: a final job keeps none of them.
+    assert job.checkpoint.sha256_state is None
 
 
 def test_ticket_exports_are_kept_for_the_ticket_retention() -> None:

@@ -25,6 +25,7 @@ OPERATION_IDS = {
     ("get", "/exports/{jobId}/audit"): "getExportAudit",
     ("post", "/exports/{jobId}/cancel"): "cancelExport",
     ("get", "/exports/{jobId}/download"): "downloadExport",
+    ("get", "/exports/{jobId}/manifest"): "downloadExportManifest",
     ("get", "/export-fields/columns"): "listColumns",
     ("get", "/export-fields/tags"): "listTags",
     ("post", "/export-fields/tags"): "createTag",

@@ -65,7 +65,7 @@ def test_an_ended_job_is_tidied_after_a_cancel_and_its_owed_event_published() ->
     assert (step.action, step.discard_files, step.publish) == (Action.ENDED, True, True)
     job.event_published()
     completed = running(JobStage.FINALIZING)
-    completed.complete(10, SOON, RETENTION)
+    completed.complete(10, "a" * 64, "b" * 64, SOON, RETENTION)
     completed.event_published()
     step = next_step(completed, message, now=SOON, redrive_after_seconds=REDRIVE_AFTER)
     assert (step.action, step.discard_files, step.publish) == (Action.ENDED, False, False)
