@@ -12,6 +12,7 @@ failed (5xx).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -221,6 +222,13 @@ def cmd_download(client: Client, args: argparse.Namespace, out: TextIO, err: Tex
     return 0
 
 
+def cmd_manifest(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    content = download_manifest(client, args.job_id, args.output)
+    if args.output is None:
+        out.write(content.decode("utf-8"))
+    return 0
+
+
 def _not_negative(kind: Callable[[str], float]) -> Callable[[str], float]:
     """An argparse type: a number of `kind` that is 0 or more (argparse reports anything else as usage)."""
 
@@ -240,15 +248,63 @@ def download(client: Client, job_id: str, output: str | None) -> Path:
     export's file name reduced to a plain base name (`safe_file_name`), so a name from the server can never
     climb out of the folder. The link's signature is never printed: errors mask every query value of a URL.
     """
+    job = client.json("GET", f"exports/{job_id}")
     link = client.call("GET", f"exports/{job_id}/download").headers.get("Location")
     if not link:
         raise CliError(f"the API gave no download link for export {job_id}", EXIT_SERVER)
     target = Path(output) if output else Path.cwd()
     if target.is_dir():
-        target = target / safe_file_name(client.json("GET", f"exports/{job_id}").get("fileName"), job_id)
+        target = target / safe_file_name(job.get("fileName"), job_id)
         if target.is_symlink():
             raise CliError(f"{target} is a symbolic link; choose another folder or a file name with -o", EXIT_USAGE)
+    _save(link, target, job_id, expected_sha256=_manifest_sha256(job))
+    return target
+
+
+def _manifest_sha256(job: Any) -> str | None:
+    manifest = job.get("manifest") if isinstance(job, dict) else None
+    file = manifest.get("file") if isinstance(manifest, dict) else None
+    sha256 = file.get("sha256") if isinstance(file, dict) else None
+    return sha256 if isinstance(sha256, str) else None
+
+
+def download_manifest(client: Client, job_id: str, output: str | None) -> bytes:
+    """The export's manifest file, checked against the `manifestSha256` the job view gives; saved to `output`."""
+    job = client.json("GET", f"exports/{job_id}")
+    link = client.call("GET", f"exports/{job_id}/manifest").headers.get("Location")
+    if not link:
+        raise CliError(f"the API gave no manifest link for export {job_id}", EXIT_SERVER)
+    expected = job.get("manifestSha256") if isinstance(job, dict) else None
+    if output is None:
+        content = _fetch(link, job_id)
+        if isinstance(expected, str) and hashlib.sha256(content).hexdigest() != expected:
+            raise CliError(f"the manifest of export {job_id} does not have the SHA-256 its job gives", EXIT_SERVER)
+        return content
+    target = Path(output)
+    if target.is_dir():
+        target = target / safe_file_name(f"{str(job.get('fileName', '')).split('.', 1)[0]}.manifest.json", job_id)
+    _save(link, target, job_id, expected_sha256=expected if isinstance(expected, str) else None)
+    return target.read_bytes()
+
+
+def _fetch(link: str, job_id: str) -> bytes:
+    try:
+        response = requests.get(link, timeout=TIMEOUT_SECONDS)
+        response.raise_for_status()
+    except requests.exceptions.HTTPError as error:
+        status = error.response.status_code if error.response is not None else "an error"
+        raise CliError(f"the manifest link of export {job_id} was refused ({status})", EXIT_REFUSED) from None
+    except requests.exceptions.RequestException as error:
+        reason = redact_telemetry(str(error))  # the link's query (its signature) masked
+        raise CliError(f"downloading the manifest of export {job_id} failed: {reason}", EXIT_UNREACHABLE) from None
+    return response.content
+
+
+def _save(link: str, target: Path, job_id: str, *, expected_sha256: str | None) -> None:
+    """Streams the link's content into `target`, hashing it on the way; a file whose SHA-256 is not the one
+    its manifest gives is deleted, never left looking like the export."""
     writing = False
+    digest = hashlib.sha256()
     try:
         # The link carries its own read-only signature: the identity header is not sent to storage.
         with requests.get(link, stream=True, timeout=TIMEOUT_SECONDS) as response:
@@ -257,6 +313,7 @@ def download(client: Client, job_id: str, output: str | None) -> Path:
                 writing = True
                 for chunk in response.iter_content(chunk_size=1024 * 1024):
                     file.write(chunk)
+                    digest.update(chunk)
     except requests.exceptions.HTTPError as error:
         status = error.response.status_code if error.response is not None else "an error"
         raise CliError(f"the file link of export {job_id} was refused ({status})", EXIT_REFUSED) from None
@@ -267,7 +324,13 @@ def download(client: Client, job_id: str, output: str | None) -> Path:
         raise CliError(f"downloading export {job_id} failed: {reason}", EXIT_UNREACHABLE) from None
     except OSError as error:
         raise CliError(f"cannot write {target}: {error.strerror or error}", EXIT_USAGE) from None
-    return target
+    if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
+        target.unlink(missing_ok=True)
+        raise CliError(
+            f"the download of export {job_id} has SHA-256 {digest.hexdigest()}, not the manifest's {expected_sha256}; "
+            "it was deleted. Try again.",
+            EXIT_SERVER,
+        )
 
 
 # Characters no file name should carry: path separators, Windows' reserved ones, and control characters.
@@ -422,10 +485,19 @@ def build_parser() -> argparse.ArgumentParser:
     _watch_options(watch_parser)
     watch_parser.set_defaults(handler=cmd_watch)
 
-    download_parser = commands.add_parser("download", help="download a completed export's file")
+    download_parser = commands.add_parser(
+        "download", help="download a completed export's file, checked against its manifest's SHA-256"
+    )
     download_parser.add_argument("job_id")
     download_parser.add_argument("--output", "-o", help="a file or a folder (default: the current folder)")
     download_parser.set_defaults(handler=cmd_download)
+
+    manifest_parser = commands.add_parser(
+        "manifest", help="a completed export's manifest (what it holds, its SHA-256); JSON on stdout or to -o"
+    )
+    manifest_parser.add_argument("job_id")
+    manifest_parser.add_argument("--output", "-o", help="a file or a folder (default: print it)")
+    manifest_parser.set_defaults(handler=cmd_manifest)
 
     list_parser = commands.add_parser("list", help="your exports, newest first")
     list_parser.add_argument("--status", choices=["queued", "running", "completed", "failed", "cancelled"])

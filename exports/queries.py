@@ -57,7 +57,10 @@ class Queries:
         # An administrator sees every job's metadata; a link only with the dataset's permission, held now.
         linkable = self._downloadable(job) and principal.has(dataset_permission(job.dataset))
         url = self._link(job, principal, client, via="job status") if linkable else None
-        return JobView.of(job, url)
+        manifest_url = None
+        if linkable and job.manifest_sha256 is not None:
+            manifest_url = self._link(job, principal, client, via="job status", manifest=True)
+        return JobView.of(job, url, manifest_url)
 
     def list(
         self,

@@ -44,9 +44,11 @@ class JobView(CamelModel):
     # A completed export's manifest, the same document as its manifest file, and that file's SHA-256.
     manifest: ExportManifest | None = None
     manifest_sha256: str | None = None
+    # A short-lived link to the manifest file, given with `downloadUrl` and on the same terms.
+    manifest_url: str | None = None
 
     @classmethod
-    def of(cls, job: ExportJob, download_url: str | None = None) -> JobView:
+    def of(cls, job: ExportJob, download_url: str | None = None, manifest_url: str | None = None) -> JobView:
         warnings, samples = job.checkpoint.warning_summary()
         return cls(
             job_id=job.job_id,
@@ -74,6 +76,7 @@ class JobView(CamelModel):
             warning_samples=samples,
             manifest=ExportManifest.of_completed(job),
             manifest_sha256=job.manifest_sha256,
+            manifest_url=manifest_url,
         )
 
 

@@ -326,9 +326,11 @@
     actions.className = "actions";
     const download = button("Download", `Download ${job.fileName}`, () => downloadJob(job.jobId));
     download.className = "download";
+    const manifest = button("Manifest", `Download the manifest of ${job.fileName}`, () => downloadManifest(job.jobId));
+    manifest.className = "manifest";
     const cancel = button("Cancel", `Cancel ${job.fileName}`, () => cancelJob(job.jobId));
     cancel.className = "cancel";
-    actions.append(download, cancel);
+    actions.append(download, manifest, cancel);
     item.append(head, progress, details, error, actions);
     return item;
   }
@@ -358,6 +360,10 @@
       ["Requested", formatTime(job.createdAt)],
       ["Expires", formatTime(job.expiresAt)],
     ];
+    if (job.manifest) {
+      // What `sha256sum` prints for the downloaded file: the manifest's proof that it is the file written.
+      facts.push(["SHA-256", job.manifest.file.sha256]);
+    }
     if (job.warnings) {
       // Source values of the wrong type, exported as their text: say how many and where the first one is.
       const first = (job.warningSamples || [])[0];
@@ -377,6 +383,7 @@
     error.textContent = job.errorMessage ? `Failed: ${job.errorMessage}` : "";
     error.hidden = !job.errorMessage;
     item.querySelector(".download").hidden = job.status !== "completed";
+    item.querySelector(".manifest").hidden = !job.manifestSha256;
     item.querySelector(".cancel").hidden = !active;
   }
 
@@ -429,6 +436,23 @@
       notify(`Downloading ${job.fileName}.`);
     } catch (error) {
       notify(`The file could not be downloaded: ${error.message}`, true);
+    }
+  }
+
+  async function downloadManifest(jobId) {
+    try {
+      const job = await api("GET", `exports/${encodeURIComponent(jobId)}`);
+      if (!job.manifestUrl) throw new Error(`the export is ${job.status}`);
+      const link = document.createElement("a");
+      link.href = job.manifestUrl;
+      link.download = `${job.fileName.split(".")[0]}.manifest.json`;
+      link.rel = "noopener";
+      document.body.append(link);
+      link.click();
+      link.remove();
+      notify(`Downloading the manifest of ${job.fileName}.`);
+    } catch (error) {
+      notify(`The manifest could not be downloaded: ${error.message}`, true);
     }
   }
 

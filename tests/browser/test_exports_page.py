@@ -4,6 +4,8 @@ sees none of it. Keyboard only, labelled, and readable at 320 px."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
 from pathlib import Path
@@ -95,6 +97,16 @@ def test_an_xlsx_export_requested_with_the_keyboard_reaches_100_percent_and_open
     catalog = stack.api().get("/export-fields/columns", params={"exportType": "FLAT_FILE"}).json()["columns"]
     assert rows[0] == tuple(column["label"] for column in catalog)
     assert all(row[0] for row in rows[1:]), "every case has its id"
+
+    # The card shows what `sha256sum` prints for the file, and the manifest downloads beside it.
+    digest = hashlib.sha256(saved.read_bytes()).hexdigest()
+    expect(card).to_contain_text(digest)
+    with page.expect_download() as manifest_info:
+        card.get_by_role("button", name=f"Download the manifest of {file_name}").click()
+    manifest_path = tmp_path / manifest_info.value.suggested_filename
+    manifest_info.value.save_as(manifest_path)
+    assert manifest_path.name == file_name.removesuffix(".xlsx") + ".manifest.json"
+    assert json.loads(manifest_path.read_bytes())["file"]["sha256"] == digest
 
 
 def test_a_running_export_shows_its_progress_and_stage_and_can_be_cancelled_and_a_failed_one_says_why(

@@ -4,7 +4,9 @@ download; and the exit code and message for a bad URL, a bad principal and an ex
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -140,3 +142,23 @@ def test_tags_can_be_set_listed_previewed_and_deleted(local_host: LocalHost, org
     assert cli(*admin, "tags", "delete", "4").stdout.strip() == "slot 4 deleted"
     gone = cli(*admin, "tags", "get", "4")
     assert gone.returncode == 3 and gone.stderr.startswith("error: 404")
+
+
+def test_download_checks_the_file_against_its_manifest_and_manifest_prints_it(
+    local_host: LocalHost, org: str, load_cases: Callable[..., int], api: Api, tmp_path: Path
+) -> None:
+    load_cases(org, 30)
+    done = cli(*as_analyst(local_host, org), "request", "--format", "CSV", "-o", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    job_id, saved = done.stdout.split()
+    job = api.get(f"/exports/{job_id}").json()
+    assert hashlib.sha256(Path(saved).read_bytes()).hexdigest() == job["manifest"]["file"]["sha256"]
+
+    printed = cli(*as_analyst(local_host, org), "manifest", job_id)
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout) == job["manifest"]
+    assert hashlib.sha256(printed.stdout.encode()).hexdigest() == job["manifestSha256"]
+    saved_manifest = cli(*as_analyst(local_host, org), "manifest", job_id, "-o", str(tmp_path))
+    assert saved_manifest.returncode == 0, saved_manifest.stderr
+    (written,) = tmp_path.glob("*.manifest.json")
+    assert hashlib.sha256(written.read_bytes()).hexdigest() == job["manifestSha256"]

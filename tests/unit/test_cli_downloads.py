@@ -119,3 +119,20 @@ def test_a_failed_download_never_prints_the_links_signature(
         cli.download(FakeClient("f.csv"), "0001-abc", str(tmp_path))
     assert "SECRETSIGNATURE" not in str(refused.value) and "sig=" not in str(refused.value).replace("sig=***", "")
     assert "0001-abc" in str(refused.value)
+
+
+class ManifestClient(FakeClient):
+    """A job whose manifest gives a SHA-256 the downloaded bytes do not have."""
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return {"jobId": "0001-abc", "fileName": "export.csv", "manifest": {"file": {"sha256": "0" * 64}}}
+
+
+def test_a_download_whose_sha256_is_not_the_manifests_is_deleted_and_reported(
+    tmp_path: Path, storage: list[FileAnswer | Exception]
+) -> None:
+    storage.append(FileAnswer(content=b"a,b\r\n"))
+    with pytest.raises(cli.CliError, match="not the manifest's") as raised:
+        cli.download(ManifestClient("export.csv"), "0001-abc", str(tmp_path))
+    assert raised.value.exit_code == cli.EXIT_SERVER
+    assert list(tmp_path.iterdir()) == []
