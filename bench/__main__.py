@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from bench import postgres
-from bench.ceilings import raw_scan, raw_upload
+from bench.ceilings import file_hash, raw_scan, raw_upload
 from bench.common import RESULTS_DIR, Stat, load_rows, org_for, repeat
 from bench.latency import post_latency
 from bench.project import DevHost, headers_for, host_env, run_export
@@ -241,6 +241,22 @@ def main(argv: list[str] | None = None) -> int:
                 entry["bytes"] = csv_bytes
                 results["upload"][str(size)] = entry
                 _say(f"raw upload {csv_bytes / 1e6:.1f} MB: {stats['mb_per_s'].median:.0f} MB/s")
+                # The manifest's SHA-256 at this size and, from the largest, at ten times it (1M rows from 100k).
+                hashed = [(str(size), int(csv_bytes))]
+                if size == max(sizes):
+                    hashed.append((f"{size * 10} (10x the {size} file)", int(csv_bytes) * 10))
+                for label, hashed_bytes in hashed:
+                    hash_stats = repeat(args.repeat, partial(file_hash, connection, hashed_bytes))
+                    hash_entry = _stats_json(hash_stats)
+                    hash_entry["bytes"] = hashed_bytes
+                    results.setdefault("file_hash", {})[label] = hash_entry
+                    writing, plain, back = (
+                        hash_stats[key].median for key in ("hash_while_writing_s", "hashlib_s", "read_back_s")
+                    )
+                    _say(
+                        f"file hash {hashed_bytes / 1e6:.0f} MB: while writing {writing:.2f} s "
+                        f"(hashlib {plain:.2f} s), read back {back:.2f} s"
+                    )
 
         if args.latency_seconds > 0:
             _say(

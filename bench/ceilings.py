@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -118,3 +119,53 @@ def raw_upload(connection: str, size: int, *, block_size: int = 8 * 1024 * 1024)
     seconds = time.perf_counter() - started
     blob.delete_blob()
     return {"seconds": seconds, "mb_per_s": size / 1e6 / seconds}
+
+
+def file_hash(connection: str, size: int, *, read_bytes: int = 8 * 1024 * 1024) -> dict[str, float]:
+    """What a manifest's SHA-256 costs for a file of `size` bytes, each way the worker can get it.
+
+    - `hash_while_writing_s`: the resumable SHA-256 (exports/digest.py) over the bytes, as the worker
+      feeds it every staged block; `hashlib_s` is the standard library's over the same bytes, for scale.
+    - `read_back_s`: reading the committed blob back in the worker's ranges (job_writer.HASH_READ_BYTES)
+      and hashing it, as a sharded export's finalizing step does.
+    """
+    from exports.digest import FileDigest
+
+    block = os.urandom(min(read_bytes, max(size, 1)))
+    chunks = [block if offset + len(block) <= size else block[: size - offset] for offset in range(0, size, len(block))]
+
+    started = time.perf_counter()
+    digest = FileDigest()
+    for chunk in chunks:
+        digest.update(chunk)
+        digest = FileDigest(digest.state())  # as a batch boundary does
+    hash_while_writing = time.perf_counter() - started
+    started = time.perf_counter()
+    reference = hashlib.sha256()
+    for chunk in chunks:
+        reference.update(chunk)
+    hashlib_seconds = time.perf_counter() - started
+    assert digest.hexdigest() == reference.hexdigest()
+
+    service = BlobServiceClient.from_connection_string(connection)
+    container = service.get_container_client("bench-ceiling")
+    if not container.exists():
+        container.create_container()
+    blob = container.get_blob_client(f"hash-{uuid.uuid4().hex}")
+    ids = [f"{index:010d}" for index in range(len(chunks))]
+    for block_id, chunk in zip(ids, chunks, strict=True):
+        blob.stage_block(block_id, chunk, length=len(chunk))
+    blob.commit_block_list([BlobBlock(block_id=i) for i in ids])
+    started = time.perf_counter()
+    back = FileDigest()
+    for offset in range(0, size, read_bytes):
+        back.update(blob.download_blob(offset=offset, length=min(read_bytes, size - offset)).readall())
+    read_back = time.perf_counter() - started
+    blob.delete_blob()
+    assert back.hexdigest() == reference.hexdigest()
+    return {
+        "hash_while_writing_s": hash_while_writing,
+        "hashlib_s": hashlib_seconds,
+        "read_back_s": read_back,
+        "read_back_mb_per_s": size / 1e6 / read_back,
+    }
