@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -376,6 +377,9 @@ class Exports:
         assert (lost, doubled) == (0, 0), f"{job_id}: {lost} rows lost, {doubled} rows doubled"
         assert view["totalRows"] == view["processedRows"] == len(self.storage.source_ids(self.org))
         assert content == reference_bytes(self.storage, job), f"{job_id}: file differs from an undisturbed run"
+        # Whatever the fault, the manifest's hash is the hash of the file as downloaded.
+        sha256 = hashlib.sha256(content).hexdigest()
+        assert view["manifest"]["file"]["sha256"] == sha256, f"{job_id}: the manifest's SHA-256 is not the file's"
         return "completed"
 
 

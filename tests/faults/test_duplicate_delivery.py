@@ -61,8 +61,11 @@ def run_exports(
     LEDGER.fault("work message delivered twice", proxy.injected["duplicate"] + count)
     LEDGER.fault("work message out of order", count + 1)
     assert proxy.injected["duplicate"] > count
-    # Exactly one file per export: duplicates staged into the same blob and committed the same list.
-    assert len(storage.blob_names() - before) == count
+    # Exactly one file and one manifest per export: duplicates staged into the same blob and committed the
+    # same list, and wrote the same manifest once.
+    written = storage.blob_names() - before
+    assert len({name for name in written if not name.endswith(".manifest.json")}) == count
+    assert len({name for name in written if name.endswith(".manifest.json")}) == count
     for job_id in jobs:
         assert exports.judge(job_id) == "completed"
     return jobs
