@@ -94,12 +94,17 @@ def xlsx_available() -> str | None:
 
 
 def naive(
-    connection: str, organization: str, fmt: str, postgres_url: str = "", query: postgres.SourceQuery | None = None
+    connection: str,
+    organization: str,
+    fmt: str,
+    postgres_url: str = "",
+    queries: dict[str, postgres.SourceQuery] | None = None,
 ) -> dict[str, float]:
-    """The naive peer in its own process; with `query`, it reads the cases from PostgreSQL (`postgres_url`)."""
+    """The naive peer in its own process; with `queries`, it reads cases and records from PostgreSQL."""
     command = [sys.executable, "-m", "bench.naive", connection, organization, fmt.lower()]
-    if query is not None:
-        command += [postgres_url, query.text, json.dumps(list(query.params))]
+    if queries is not None:
+        statements = {name: [query.text, list(query.params)] for name, query in queries.items()}
+        command += [postgres_url, json.dumps(statements, default=str)]
     out = subprocess.run(command, check=True, capture_output=True, text=True)
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -219,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
                     if fmt not in formats or size > args.naive_max_rows:
                         continue
                     try:
-                        query = postgres_queries(size)["cases"] if source == "postgres" else None
-                        stats = repeat(args.repeat, partial(naive, connection, org_for(size), fmt, postgres_url, query))
+                        statements = postgres_queries(size) if source == "postgres" else None
+                        stats = repeat(
+                            args.repeat, partial(naive, connection, org_for(size), fmt, postgres_url, statements)
+                        )
                     except Exception as error:
                         results["unavailable"][f"{source} naive {fmt} {size}"] = f"{type(error).__name__}: {error}"
                         continue
