@@ -468,3 +468,11 @@ class TestThroughTheService:
             (7, "2024-10-27T23:59:59.999999+01:00"),
             (6, "2024-10-27T00:00:00+02:00"),
         ]
+
+
+def test_the_command_line_sends_the_zone_it_is_given() -> None:
+    from exports.cli import _request_body, build_parser
+
+    paris = build_parser().parse_args(["request", "--format", "CSV", "--time-zone", "Europe/Paris"])
+    assert _request_body(paris)["timeZone"] == "Europe/Paris"
+    assert "timeZone" not in _request_body(build_parser().parse_args(["request", "--format", "CSV"]))
