@@ -109,6 +109,8 @@ def cmd_request(client: Client, args: argparse.Namespace, out: TextIO, err: Text
 
 def _request_body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"dataset": args.dataset, "format": args.format}
+    if args.time_zone != "UTC":  # the API's default: a request without it is the same request
+        body["timeZone"] = args.time_zone
     if args.compression:
         body["compression"] = args.compression
     if args.columns:
@@ -463,6 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     request.add_argument("--columns", help="comma-separated column names (CUSTOM cases, or tickets)")
     request.add_argument("--compression", choices=["none", "gzip"])
+    request.add_argument(
+        "--time-zone",
+        default="UTC",
+        help="IANA zone times are written in and dates in filters are read in, e.g. Europe/Paris (default UTC)",
+    )
     request.add_argument("--max-investigations", type=int, help="cases: investigation column groups (1-10)")
     request.add_argument("--no-investigations", action="store_true", help="cases: no investigation columns")
     request.add_argument("--no-tagged-fields", action="store_true", help="cases: no tagged columns")

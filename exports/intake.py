@@ -45,7 +45,11 @@ def scoped_idempotency_key(user_id: str, key: str) -> str:
 
 
 def request_fingerprint(request: CreateExportRequest) -> str:
-    canonical = orjson.dumps(request.model_dump(mode="json", by_alias=True), option=orjson.OPT_SORT_KEYS)
+    fields = request.model_dump(mode="json", by_alias=True)
+    if fields.get("timeZone") == "UTC":
+        # A request from before the time zone existed meant UTC: its key keeps matching after an upgrade.
+        del fields["timeZone"]
+    canonical = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
 

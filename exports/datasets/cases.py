@@ -15,6 +15,7 @@ from typing import Any
 
 from exports.datasets.columns import CellWarnings, DataType, RowChecker, whole_days
 from exports.datasets.tags import CONTAINER_EXPECTED, Malformed, json_text, raw_value, read_container, typed_value
+from exports.dates import zone_named
 from exports.models import ColumnSpec, CreateExportRequest, ExportType, ReportFieldTag
 from exports.ports import KEY, Predicate, RowQuery, RowSource
 from shared.errors import ExportFailed, ValidationFailed
@@ -334,7 +335,9 @@ class CasePlan:
         request = self.request
         predicates: list[Predicate] = []
         if request.date_range:
-            predicates += [Predicate("CreatedAt", op, bound) for op, bound in request.date_range.comparisons()]
+            # Instants, with a bare date as the export zone's day: every source compares them the same way.
+            zone = zone_named(request.time_zone)
+            predicates += [Predicate("CreatedAt", op, bound) for op, bound in request.date_range.comparisons(zone)]
         if request.statuses:
             predicates.append(Predicate("Status", "in", tuple(request.statuses)))
         if request.categories:

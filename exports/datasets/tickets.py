@@ -12,7 +12,7 @@ import math
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 import orjson
@@ -135,8 +135,9 @@ def validate(request: CreateExportRequest) -> None:
             errors.append({"field": f"columns.{index}", "message": f"unknown ticket column {name!r}"})
     if len(set(request.columns)) != len(request.columns):
         errors.append({"field": "columns", "message": "a column is listed more than once"})
+    zone = dates.zone_named(request.time_zone)
     for index, view_filter in enumerate(request.filters):
-        problem = _filter_problem(view_filter)
+        problem = _filter_problem(view_filter, zone)
         if problem:
             errors.append({"field": f"filters.{index}", "message": problem})
     if request.sort_field is not None and field_type(request.sort_field) is None:
@@ -145,7 +146,7 @@ def validate(request: CreateExportRequest) -> None:
         raise ValidationFailed(errors[0]["field"] + ": " + errors[0]["message"], errors=errors)
 
 
-def _filter_problem(view_filter: ViewFilter) -> str | None:
+def _filter_problem(view_filter: ViewFilter, zone: tzinfo) -> str | None:
     dtype = field_type(view_filter.field)
     if dtype is None:
         return f"unknown ticket field {view_filter.field!r}"
@@ -160,7 +161,7 @@ def _filter_problem(view_filter: ViewFilter) -> str | None:
     if view_filter.value is None or view_filter.value == "":
         return f"operator {view_filter.operator.value} needs a value"
     try:
-        parsed = _parse(view_filter, dtype)
+        parsed = _parse(view_filter, dtype, zone)
     except ValueError as error:
         return str(error)
     if isinstance(parsed, tuple) and len(parsed) > MAX_IN_VALUES:
@@ -168,23 +169,26 @@ def _filter_problem(view_filter: ViewFilter) -> str | None:
     return None
 
 
-def _parse(view_filter: ViewFilter, dtype: DataType) -> Any:
+def _parse(view_filter: ViewFilter, dtype: DataType, zone: tzinfo = UTC) -> Any:
     assert view_filter.value is not None
     if view_filter.operator is FilterOperator.IN:
-        return tuple(_parse_one(part.strip(), dtype, view_filter.field) for part in view_filter.value.split(","))
-    return _parse_one(view_filter.value, dtype, view_filter.field)
+        return tuple(_parse_one(part.strip(), dtype, view_filter.field, zone) for part in view_filter.value.split(","))
+    return _parse_one(view_filter.value, dtype, view_filter.field, zone)
 
 
-def _parse_one(text: str, dtype: DataType, field: str) -> Any:
+def _parse_one(text: str, dtype: DataType, field: str, zone: tzinfo) -> Any:
     if dtype is DataType.INTEGER:
         try:
             return int(text)
         except ValueError:
             raise ValueError(f"{field!r} holds whole numbers; {text!r} is not one") from None
     if dtype is DataType.DATETIME:
-        # A bare date (2024-06-01 or 20240601) stays a date: the filter then means that whole day.
+        # A bare date (2024-06-01 or 20240601) stays a date: the filter then means that whole day of the
+        # export's zone. A date-time without an offset is wall-clock time there.
         try:
-            return dates.parse_moment(text)
+            return dates.parse_moment(text, zone=zone)
+        except dates.LocalTimeError as error:
+            raise ValueError(f"{field!r}: {error}") from None
         except ValueError:
             raise ValueError(f"{field!r} holds dates; {text!r} is not {dates.EXPECTED}") from None
     return text
@@ -202,12 +206,12 @@ def _custom_value(fields: dict[str, Any], key: str) -> str | None:
     return value if value is None or isinstance(value, str) else json_text(value)
 
 
-def _predicate(view_filter: ViewFilter) -> Callable[[dict[str, Any]], bool]:
+def _predicate(view_filter: ViewFilter, zone: tzinfo) -> Callable[[dict[str, Any]], bool]:
     dtype = field_type(view_filter.field)
     assert dtype is not None
     op = view_filter.operator
     name = view_filter.field
-    target = None if op in NO_VALUE else _parse(view_filter, dtype)
+    target = None if op in NO_VALUE else _parse(view_filter, dtype, zone)
     folded = target.casefold() if isinstance(target, str) else None
     moment: date | datetime | None = target if isinstance(target, date) else None
 
@@ -225,8 +229,8 @@ def _predicate(view_filter: ViewFilter) -> Callable[[dict[str, Any]], bool]:
         if moment is not None:
             # An empty value is not equal to any time, and satisfies no other comparison.
             if op is FilterOperator.NOT_EQUALS:
-                return empty or not dates.holds(dates.EQUALS, moment, value)
-            return dates.holds(op.value, moment, value)
+                return empty or not dates.holds(dates.EQUALS, moment, value, zone)
+            return dates.holds(op.value, moment, value, zone)
         if op is FilterOperator.NOT_EQUALS:
             return bool(value != target)
         if empty:
@@ -250,15 +254,16 @@ def _predicate(view_filter: ViewFilter) -> Callable[[dict[str, Any]], bool]:
     return test
 
 
-def _pushed_down(view_filter: ViewFilter) -> list[Predicate]:
+def _pushed_down(view_filter: ViewFilter, zone: tzinfo) -> list[Predicate]:
     """The filter as predicates a source evaluates exactly as `_predicate` does (none if it cannot)."""
     dtype = field_type(view_filter.field)
     if dtype is None or view_filter.field.startswith(CUSTOM_PREFIX) or view_filter.operator in NO_VALUE:
         return []
     prop = FIELD_BY_NAME[view_filter.field][2]
-    value = _parse(view_filter, dtype)
+    value = _parse(view_filter, dtype, zone)
     if dtype is DataType.DATETIME:
-        return [Predicate(prop, op, bound) for op, bound in dates.comparisons(view_filter.operator.value, value) or ()]
+        found = dates.comparisons(view_filter.operator.value, value, zone)
+        return [Predicate(prop, op, bound) for op, bound in found or ()]
     op = PUSHED_DOWN.get(view_filter.operator)
     return [Predicate(prop, op, value)] if op else []
 
@@ -277,7 +282,10 @@ class TicketPlan:
             predicates.append(Predicate("TeamId", "eq", str(self.request.scope.team_id)))
         if self.request.scope and self.request.scope.assigned_to_user_id:
             predicates.append(Predicate("AssigneeId", "eq", str(self.request.scope.assigned_to_user_id)))
-        predicates += [predicate for view_filter in self.request.filters for predicate in _pushed_down(view_filter)]
+        zone = dates.zone_named(self.request.time_zone)
+        predicates += [
+            predicate for view_filter in self.request.filters for predicate in _pushed_down(view_filter, zone)
+        ]
         return RowQuery("tickets", self.organization_id, tuple(predicates), select)
 
     def select(self) -> tuple[str, ...]:
@@ -292,7 +300,8 @@ class TicketPlan:
         return tuple(props)
 
     def matches(self) -> Callable[[dict[str, Any]], bool]:
-        tests = [_predicate(view_filter) for view_filter in self.request.filters]
+        zone = dates.zone_named(self.request.time_zone)
+        tests = [_predicate(view_filter, zone) for view_filter in self.request.filters]
         term = (self.request.search_term or "").strip().casefold()
 
         def keep(entity: dict[str, Any]) -> bool:

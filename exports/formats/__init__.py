@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exports.dates import zone_named
 from exports.formats.base import FormatWriter
 from exports.formats.csv_writer import CsvWriter
 from exports.formats.gzip_writer import GzipWriter
@@ -22,6 +23,8 @@ class FormatOptions:
     csv_delimiter: str = ","
     compression: Compression = Compression.NONE
     neutralize_formulas: bool = True
+    # The IANA zone times are written in (exports/dates.py `zone_named`); from the request, so every batch has it.
+    time_zone: str = "UTC"
 
     @classmethod
     def of(cls, request: CreateExportRequest) -> FormatOptions:
@@ -30,6 +33,7 @@ class FormatOptions:
             csv_delimiter=request.csv_delimiter,
             compression=request.compression,
             neutralize_formulas=request.neutralize_formulas,
+            time_zone=request.time_zone,
         )
 
 
@@ -48,6 +52,7 @@ def writer_for(
 def _plain_writer(
     fmt: ExportFormat, columns: Sequence[ColumnSpec], state: dict[str, Any], options: FormatOptions
 ) -> FormatWriter:
+    zone = zone_named(options.time_zone)
     if fmt is ExportFormat.CSV:
         return CsvWriter(
             columns,
@@ -55,13 +60,14 @@ def _plain_writer(
             bom=options.csv_bom,
             delimiter=options.csv_delimiter,
             neutralize_formulas=options.neutralize_formulas,
+            zone=zone,
         )
     if fmt is ExportFormat.XLSX:
-        return XlsxWriter(columns, state, neutralize_formulas=options.neutralize_formulas)
+        return XlsxWriter(columns, state, neutralize_formulas=options.neutralize_formulas, zone=zone)
     if fmt is ExportFormat.JSON:
-        return JsonArrayWriter(columns, state)
+        return JsonArrayWriter(columns, state, zone=zone)
     if fmt is ExportFormat.JSONL:
-        return JsonLinesWriter(columns, state)
+        return JsonLinesWriter(columns, state, zone=zone)
     raise ValueError(f"no writer for {fmt}")
 
 

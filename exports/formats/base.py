@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any, Protocol
 
 
@@ -28,11 +28,18 @@ class FormatWriter(Protocol):
     def state(self) -> dict[str, Any]: ...
 
 
-def iso_datetime(value: datetime) -> str:
+def iso_datetime(value: datetime, zone: tzinfo = UTC) -> str:
+    """The instant in ISO 8601 with `zone`'s offset at that instant; in UTC (the default) with a `Z`.
+
+    A naive value is taken to be UTC already. Only the zone UTC writes `Z`: another zone at offset zero
+    (Europe/London in winter) writes `+00:00`, which says the offset is that zone's, not UTC's.
+    """
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    text = value.astimezone(UTC).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    if zone is UTC:
+        text = value.astimezone(UTC).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return value.astimezone(zone).isoformat()
 
 
 def iso_date(value: date) -> str:

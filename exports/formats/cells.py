@@ -1,11 +1,11 @@
-"""Cell-level rules every format shares: formula neutralisation, number patterns, dates in UTC."""
+"""Cell-level rules every format shares: formula neutralisation, number patterns, times in the export's zone."""
 
 from __future__ import annotations
 
 import math
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -30,11 +30,16 @@ def neutralize(text: str) -> str:
     return "'" + text if is_formula_like(text) else text
 
 
-def utc_naive(value: datetime) -> datetime:
-    """The instant in UTC without a zone: naive values are taken to be UTC already."""
+def wall_time(value: datetime, zone: tzinfo = UTC) -> datetime:
+    """The instant as `zone`'s wall-clock time, without a zone (naive values are taken to be UTC already).
+
+    Spreadsheet serials have no zone: this is the time a reader in `zone` expects to see.
+    """
     if value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
+        if zone is UTC:
+            return value
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(zone).replace(tzinfo=None)
 
 
 def is_finite(value: Any) -> bool:

@@ -6,7 +6,8 @@ Values stay machine-readable, whatever the column's display pattern:
 - CURRENCY with the pattern's decimal places (default 2), rounded half away from zero, without the
   currency symbol or grouping: `$#,##0.00` and 1234.5 -> `1234.50`.
 - PERCENTAGE as the fraction (0.25 for 25%), as in JSON and as the number under an XLSX cell.
-- DATETIME as ISO 8601 in UTC (`2024-02-29T23:59:59Z`), DATE as `2024-02-29`; BOOLEAN `true`/`false`.
+- DATETIME as ISO 8601 with the export zone's offset at that instant (`2024-02-29T23:59:59Z` in UTC,
+  `2024-03-01T00:59:59+01:00` in Europe/Paris), DATE as `2024-02-29`; BOOLEAN `true`/`false`.
 - The decimal point is always `.`, also with `;` as delimiter.
 - Text starting with = + - @ tab or CR gets a leading `'` (formula neutralisation, on by default).
 """
@@ -17,7 +18,7 @@ import csv
 import io
 import math
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from types import NoneType
 from typing import Any
@@ -46,8 +47,10 @@ class CsvWriter:
         bom: bool = True,
         delimiter: str = ",",
         neutralize_formulas: bool = True,
+        zone: tzinfo = UTC,
     ) -> None:
         self._columns = list(columns)
+        self._zone = zone
         self._bom = bom
         self._delimiter = delimiter
         self._neutralize = neutralize_formulas
@@ -104,13 +107,18 @@ class CsvWriter:
         def boolean(value: bool) -> str:
             return "true" if value else "false"
 
+        zone = self._zone
+
+        def moment(value: datetime) -> str:
+            return iso_datetime(value, zone)
+
         handlers: dict[type, Formatter] = {
             str: text,
             bool: boolean,
             int: number if decimals is not None else str,
             float: floating,
             Decimal: number,
-            datetime: iso_datetime,
+            datetime: moment,
             date: iso_date,
         }
 

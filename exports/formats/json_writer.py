@@ -2,14 +2,15 @@
 
 Numbers are JSON numbers (a Decimal keeps its exact digits, an integer beyond 64 bits too), booleans
 are booleans, a missing value is null (so is a NaN or infinite float, which JSON cannot hold), and
-DATETIME / DATE are ISO 8601 strings in UTC (`2024-02-29T23:59:59Z`, `2024-02-29`). Keys are column
+DATETIME / DATE are ISO 8601 strings, a time with the export zone's offset at that instant
+(`2024-02-29T23:59:59Z` in UTC, `2024-03-01T00:59:59+01:00` in Europe/Paris; `2024-02-29`). Keys are column
 names. No formula neutralisation: JSON is not opened by spreadsheets as formulas.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +23,9 @@ _INT64_MIN = -(2**63)
 _UINT64_MAX = 2**64 - 1
 
 
-def _native(value: Any) -> Any:
+def _native(value: Any, zone: tzinfo = UTC) -> Any:
     if isinstance(value, datetime):
-        return iso_datetime(value)
+        return iso_datetime(value, zone)
     if isinstance(value, date):
         return iso_date(value)
     if type(value) is int and not _INT64_MIN <= value <= _UINT64_MAX:
@@ -42,14 +43,15 @@ def _default(value: Any) -> Any:
 class _JsonBase:
     content_encoding: str | None = None
 
-    def __init__(self, columns: Sequence[ColumnSpec], state: dict[str, Any]) -> None:
+    def __init__(self, columns: Sequence[ColumnSpec], state: dict[str, Any], *, zone: tzinfo = UTC) -> None:
         self._names = [col.name for col in columns]
+        self._zone = zone
         self._rows_so_far = int(state.get("rows", 0))
 
     def _objects(self, rows: Sequence[Sequence[Any]]) -> list[bytes]:
-        names = self._names
+        names, zone = self._names, self._zone
         return [
-            orjson.dumps({name: _native(value) for name, value in zip(names, row, strict=True)}, default=_default)
+            orjson.dumps({name: _native(value, zone) for name, value in zip(names, row, strict=True)}, default=_default)
             for row in rows
         ]
 

@@ -14,8 +14,9 @@ Rules:
 - Column widths come from the header and the data type, since later rows are not known yet.
 - Numbers are numbers; CURRENCY/PERCENTAGE/NUMBER/INTEGER use the column's pattern as number format
   (defaults `#,##0.00` and `0.00%`); an integer or Decimal with more than 15 significant digits, which
-  Excel would round, is text holding every digit; booleans are booleans; DATETIME and DATE are Excel serial dates in
-  UTC with a date format. Dates before 1900-03-01 are ISO 8601 text (Excel's 1900 date system has no
+  Excel would round, is text holding every digit; booleans are booleans; DATETIME is an Excel serial of the instant's
+  wall-clock time in the export's zone (UTC by default; a serial has no zone), DATE the serial of the date,
+  both with a date format. Dates before 1900-03-01 are ISO 8601 text (Excel's 1900 date system has no
   serials before 1900 and a phantom 1900-02-29, which LibreOffice does not share).
 - Text is an inline string with XML-forbidden characters removed, formula triggers neutralised,
   truncated to Excel's 32,767 characters with a visible marker.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from math import isfinite
 from typing import Any
@@ -38,7 +39,7 @@ from exports.formats.cells import (
     excel_number_format,
     neutralize,
     plain_number,
-    utc_naive,
+    wall_time,
 )
 from exports.formats.deflate import (
     FLAG_DESCRIPTOR,
@@ -202,8 +203,10 @@ class XlsxWriter:
         *,
         neutralize_formulas: bool = True,
         max_sheet_rows: int = MAX_SHEET_ROWS,
+        zone: tzinfo = UTC,
     ) -> None:
         self._columns = list(columns)
+        self._zone = zone
         self._neutralize = neutralize_formulas
         self._max_rows = max_sheet_rows
         self._letters = [column_letter(i) for i in range(len(self._columns))]
@@ -374,6 +377,7 @@ class XlsxWriter:
         datetime_attr = f' s="{datetime_style}"'
         date_attr = f' s="{date_style}"'
         text = self._text
+        zone = self._zone
 
         def string(ref: str, value: str) -> str:
             return _inline(ref, text(value))
@@ -399,10 +403,10 @@ class XlsxWriter:
             return f'<c r="{ref}"{number_attr}><v>{value}</v></c>'
 
         def moment(ref: str, value: datetime) -> str:
-            utc = utc_naive(value)
-            if utc < _FIRST_SERIAL:
-                return _inline(ref, iso_datetime(value))
-            return f'<c r="{ref}"{datetime_attr}><v>{_datetime_serial(utc)}</v></c>'
+            local = wall_time(value, zone)
+            if local < _FIRST_SERIAL:
+                return _inline(ref, iso_datetime(value, zone))
+            return f'<c r="{ref}"{datetime_attr}><v>{_datetime_serial(local)}</v></c>'
 
         def day(ref: str, value: date) -> str:
             if value < _FIRST_SERIAL_DATE:

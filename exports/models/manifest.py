@@ -78,7 +78,7 @@ class ExportManifest(CamelModel):
             dataset=job.dataset,
             export_type=job.export_type,
             format=job.format,
-            time_zone="UTC",  # MERGE-TZ: job.request.time_zone
+            time_zone=job.request.time_zone,
             request=request,
             columns=job.columns,
             requested_by=ManifestPerson(id=job.created_by_id, name=job.created_by_name),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -17,7 +17,17 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from exports.dates import GREATER_OR_EQUAL, LESS_OR_EQUAL, Comparison, Span, as_moment, comparisons, holds
+from exports.dates import (
+    GREATER_OR_EQUAL,
+    LESS_OR_EQUAL,
+    Comparison,
+    Span,
+    as_moment,
+    comparisons,
+    holds,
+    local_instant,
+    zone_named,
+)
 from exports.models.base import CamelModel
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -51,29 +61,31 @@ class Compression(StrEnum):
 
 Moment = Annotated[date | datetime, BeforeValidator(as_moment)]
 MOMENT_TEXT = (
-    "ISO 8601 text: a date (2024-06-01 or 20240601), the whole day in UTC, or a date-time with at most 6 "
-    "decimals of a second; a date-time without an offset is UTC. Numbers are refused."
+    "ISO 8601 text: a date (2024-06-01 or 20240601), the whole day in the export's timeZone, or a date-time "
+    "with at most 6 decimals of a second; a date-time without an offset is wall-clock time in timeZone. "
+    "Numbers are refused."
+)
+TIME_ZONE_TEXT = (
+    "The export's IANA time zone (case as in the tz database). Date-times in CSV and JSON are written with "
+    "this zone's offset at that instant, XLSX serials in its wall-clock time; bare dates and date-times "
+    "without an offset in filters are read in it. Unknown names and fixed offsets such as +02:00 are refused."
 )
 
 
 class DateRange(CamelModel):
-    """Cases created from `start` through `end`; a bare date is that whole day in UTC."""
+    """Cases created from `start` through `end`; a bare date is that whole day in the export's zone.
+
+    A date-time without an offset is read in the request's zone by the request (`local_instant`), which
+    also checks that `start` is not after `end`: both need the zone.
+    """
 
     start: Annotated[Moment, Field(description=MOMENT_TEXT, examples=["2024-01-01", "2024-01-01T09:30:00Z"])]
     end: Annotated[Moment, Field(description=MOMENT_TEXT, examples=["2024-12-31", "2024-12-31T17:00:00+01:00"])]
 
-    @model_validator(mode="after")
-    def _start_before_end(self, info: ValidationInfo) -> DateRange:
-        if _snapshot(info):
-            return self
-        if not holds(LESS_OR_EQUAL, self.end, Span.of(self.start).start):
-            raise ValueError("dateRange.start must not be after dateRange.end")
-        return self
-
-    def comparisons(self) -> tuple[Comparison, ...]:
-        """`greaterThanOrEqual start` and `lessThanOrEqual end`, by the one rule for dates."""
-        lower = comparisons(GREATER_OR_EQUAL, self.start)
-        upper = comparisons(LESS_OR_EQUAL, self.end)
+    def comparisons(self, zone: tzinfo = UTC) -> tuple[Comparison, ...]:
+        """`greaterThanOrEqual start` and `lessThanOrEqual end`, by the one rule for dates, days of `zone`."""
+        lower = comparisons(GREATER_OR_EQUAL, self.start, zone)
+        upper = comparisons(LESS_OR_EQUAL, self.end, zone)
         assert lower is not None and upper is not None  # both are always one AND of comparisons
         return lower + upper
 
@@ -116,6 +128,10 @@ class CreateExportRequest(CamelModel):
     csv_delimiter: Literal[",", ";", "\t", "|"] = ","
     compression: Compression = Compression.NONE
     neutralize_formulas: bool = True
+    # How times are written and how dates in filters are read. Before the filters: their check reads it.
+    time_zone: Annotated[
+        str, Field(max_length=100, description=TIME_ZONE_TEXT, examples=["Europe/Paris", "America/New_York", "UTC"])
+    ] = "UTC"
     # Flat-file filters and column options (seed 000).
     date_range: DateRange | None = None
     statuses: Annotated[list[ShortText], Field(max_length=50)] | None = None
@@ -153,6 +169,32 @@ class CreateExportRequest(CamelModel):
             raise ValueError("must be an absolute http(s) URL without user name or password")
         if port == 0 or any(ch.isspace() for ch in value):
             raise ValueError("must be an absolute http(s) URL")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _iana_zone(cls, value: str, info: ValidationInfo) -> str:
+        if not _snapshot(info):
+            zone_named(value)  # the message names the value and what is expected
+        return value
+
+    @field_validator("date_range")
+    @classmethod
+    def _date_range_in_zone(cls, value: DateRange | None, info: ValidationInfo) -> DateRange | None:
+        """Date-times without an offset read in the request's zone, then `start` not after `end` in it."""
+        name = info.data.get("time_zone")
+        if value is None or name is None:  # no zone: it was refused, and that is the error to show
+            return value
+        start, end = value.start, value.end
+        if _naive(start) or _naive(end):
+            zone = zone_named(name)
+            start = _in_zone(start, zone, "dateRange.start")
+            end = _in_zone(end, zone, "dateRange.end")
+            value = value.model_copy(update={"start": start, "end": end})
+        if not _snapshot(info):
+            zone = zone_named(name)
+            if not holds(LESS_OR_EQUAL, end, Span.of(start, zone).start, zone):
+                raise ValueError("dateRange.start must not be after dateRange.end")
         return value
 
     @field_validator("statuses", "categories", "business_units", "locations")
@@ -201,6 +243,19 @@ class CreateExportRequest(CamelModel):
         if self.sort_direction and not self.sort_field:
             raise ValueError("sortDirection needs sortField")
         return self
+
+
+def _naive(value: date | datetime) -> bool:
+    return isinstance(value, datetime) and value.tzinfo is None
+
+
+def _in_zone(value: date | datetime, zone: tzinfo, name: str) -> date | datetime:
+    if not isinstance(value, datetime) or value.tzinfo is not None:
+        return value
+    try:
+        return local_instant(value, zone)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
 # The version of the request snapshot a job stores; a stored job without one holds version 1.

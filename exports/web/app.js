@@ -212,6 +212,7 @@
     const body = { dataset: form.elements.dataset.value, format: form.elements.format.value };
     if (form.elements.format.value === "CSV") body.csvDelimiter = form.elements.csvDelimiter.value;
     if (form.elements.format.value !== "XLSX" && form.elements.compression.value !== "none") body.compression = form.elements.compression.value;
+    if (form.elements.timeZone.value.trim()) body.timeZone = form.elements.timeZone.value.trim();
     if (body.dataset === "cases") {
       body.exportType = form.elements.exportType.value;
       body.maxInvestigations = Number(form.elements.maxInvestigations.value || "3");
@@ -587,9 +588,19 @@
     loadTags();
   }
 
+  // The browser's IANA zone: times in the file read as the clock on the wall, and dates are local days.
+  function browserZone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+    } catch (error) {
+      return "UTC";
+    }
+  }
+
   function start() {
     setupPicker();
     const form = $("request-form");
+    form.elements.timeZone.value = browserZone();
     form.addEventListener("submit", submitRequest);
     for (const name of ["dataset", "exportType", "format", "maxInvestigations", "includeInvestigations",
       "includeTaggedFields", "includeOverflow"]) {

@@ -57,12 +57,19 @@ def tab_to(page: Page, accessible_name: str, limit: int = 200) -> None:
 def test_an_xlsx_export_requested_with_the_keyboard_reaches_100_percent_and_opens_in_openpyxl(
     page: Page, stack: Stack, tmp_path: Path
 ) -> None:
+    # A browser in Kolkata: the form's time zone starts as the browser's own, and the request sends it.
+    page.context.new_cdp_session(page).send("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Kolkata"})
     open_page(page, stack)
+    browser_zone = page.evaluate("() => Intl.DateTimeFormat().resolvedOptions().timeZone")
+    assert browser_zone in ("Asia/Kolkata", "Asia/Calcutta")  # Chromium's ICU may name it by its old link
+    expect(page.get_by_label("Time zone", exact=True)).to_have_value(browser_zone)
     page.get_by_label("Format", exact=True).focus()
     page.keyboard.type("Excel")  # type-ahead picks "Excel (XLSX)" in a focused select
     expect(page.get_by_label("Format", exact=True)).to_have_value("XLSX")
     tab_to(page, "Request export")
-    page.keyboard.press("Enter")
+    with page.expect_request(lambda request: request.method == "POST" and request.url.endswith("/exports")) as sent:
+        page.keyboard.press("Enter")
+    assert (sent.value.post_data_json or {}).get("timeZone") == browser_zone
     expect(page.get_by_role("status")).to_contain_text("requested")
 
     card = newest_card(page)

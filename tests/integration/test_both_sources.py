@@ -5,9 +5,13 @@ every source type, overflow, per-record export types and shards. The case export
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,20 @@ FIXED_ORG = "both-fixed"
 SYNTHETIC_ORG = "both-synthetic"
 SYNTHETIC_CASES = 2_500
 SYNTHETIC_TICKETS = 2_500
+ZONED_ORG = "both-zoned"
+# At the edges of Paris's 2024-03-31 (23 hours: 23:00Z the day before to 22:00Z) and 2024-10-27 (25 hours:
+# 22:00Z the day before to 23:00Z): the microsecond before each edge and the edge itself.
+_TICK = timedelta(microseconds=1)
+ZONED_TIMES = [
+    datetime(2024, 3, 30, 23, tzinfo=UTC) - _TICK,
+    datetime(2024, 3, 30, 23, tzinfo=UTC),
+    datetime(2024, 3, 31, 22, tzinfo=UTC) - _TICK,
+    datetime(2024, 3, 31, 22, tzinfo=UTC),
+    datetime(2024, 10, 26, 22, tzinfo=UTC) - _TICK,
+    datetime(2024, 10, 26, 22, tzinfo=UTC),
+    datetime(2024, 10, 27, 23, tzinfo=UTC) - _TICK,
+    datetime(2024, 10, 27, 23, tzinfo=UTC),
+]
 ROLES = [ACCESS_REPORTS, IMPORT_EXPORT_TICKETS, MANAGE_SYSTEM_SETTINGS]
 
 
@@ -61,19 +79,32 @@ def sources(azurite: Azurite, postgres: PrivatePostgres) -> Iterator[Sources]:
     cases = list(synthetic_cases(SYNTHETIC_ORG, SYNTHETIC_CASES))
     case_records = [record for case in cases for record in synthetic_case_records(case)]
     tickets = list(synthetic_tickets(SYNTHETIC_ORG, SYNTHETIC_TICKETS))
-    load_entities(tables, "cases", [*fixed, *cases])
+    zoned_cases, zoned_tickets = zoned_rows()
+    load_entities(tables, "cases", [*fixed, *cases, *zoned_cases])
     load_entities(tables, "caserecords", [*records, *case_records])
-    load_entities(tables, "tickets", tickets)
+    load_entities(tables, "tickets", [*tickets, *zoned_tickets])
     with psycopg.connect(dsn, autocommit=True) as connection:
         apply_reference_schema(connection)
-        insert_cases(connection, [*fixed, *cases], [*records, *case_records])
-        insert_tickets(connection, tickets)
+        insert_cases(connection, [*fixed, *cases, *zoned_cases], [*records, *case_records])
+        insert_tickets(connection, [*tickets, *zoned_tickets])
     settings = settings_for(dsn)
     pool = open_pool(settings)
     try:
         yield Sources(TableRowSource(tables), PostgresRowSource(pool, page_rows=settings.postgres_page_rows))
     finally:
         pool.close()
+
+
+def zoned_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Cases and tickets of ZONED_ORG created at ZONED_TIMES, numbered 1 to 8 in that order."""
+    cases = list(synthetic_cases(ZONED_ORG, len(ZONED_TIMES)))
+    tickets = list(synthetic_tickets(ZONED_ORG, len(ZONED_TIMES)))
+    for row, created in zip([*cases, *tickets], ZONED_TIMES * 2, strict=True):
+        row["CreatedAt"] = created
+        for later in ("UpdatedAt", "ClosedAt", "SlaDueAt"):
+            if isinstance(row.get(later), datetime):
+                row[later] = created + timedelta(days=1)
+    return cases, tickets
 
 
 def settings_for(dsn: str) -> Settings:
@@ -201,3 +232,35 @@ def test_counting_stops_at_the_limit_and_names_the_last_key_read(sources: Source
     assert (counted, last) == (1_000, first_thousand[-1])
     assert sources.postgres.count(cases, last, 5_000) == (SYNTHETIC_CASES - 1_000, None)
     assert sources.tables.count(cases, None, 5_000) == (SYNTHETIC_CASES, None)
+
+
+def test_a_time_zone_reads_and_writes_the_same_from_either_source(sources: Sources) -> None:
+    """Paris's days across both daylight-saving changes, as predicates both sources evaluate, and times in Paris."""
+    tickets = {
+        "dataset": "tickets",
+        "format": "CSV",
+        "timeZone": "Europe/Paris",
+        "columns": ["ticket_number", "created_at"],
+        "filters": [{"field": "created_at", "operator": "equals", "value": "2024-03-31"}],
+    }
+    files = exported_from_each(sources, ZONED_ORG, tickets)
+    assert files["tables"] == files["postgres"]
+    assert list(csv.reader(io.StringIO(files["tables"].decode("utf-8-sig"))))[1:] == [
+        ["2", "2024-03-31T00:00:00+01:00"],
+        ["3", "2024-03-31T23:59:59.999999+02:00"],
+    ]
+    cases = {
+        "format": "JSONL",
+        "timeZone": "Europe/Paris",
+        "exportType": "CUSTOM",
+        "columns": ["case_created_at"],
+        "dateRange": {"start": "2024-10-27", "end": "2024-10-27"},
+    }
+    files = exported_from_each(sources, ZONED_ORG, cases)
+    assert files["tables"] == files["postgres"]
+    assert [json.loads(line)["case_created_at"] for line in files["tables"].splitlines()] == [
+        "2024-10-27T00:00:00+02:00",
+        "2024-10-27T23:59:59.999999+01:00",
+    ]
+    xlsx = exported_from_each(sources, ZONED_ORG, {**tickets, "format": "XLSX"})
+    assert xlsx["tables"] == xlsx["postgres"]

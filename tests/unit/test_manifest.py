@@ -275,3 +275,10 @@ def test_a_manifest_link_needs_a_completed_export_and_the_datasets_permission(an
     settings_only = Principal(ORG_A, "admin-2", "Ad Min", frozenset({MANAGE_SYSTEM_SETTINGS}))
     with pytest.raises(Forbidden):
         world.service.manifest_link(settings_only, job.job_id)
+
+
+def test_the_manifest_records_the_time_zone_the_file_is_written_in(analyst: Principal) -> None:
+    world = make_world()
+    job = completed(world, analyst, request("XLSX", timeZone="Europe/Paris"), 20)
+    assert manifest_of(world, job)["timeZone"] == "Europe/Paris"
+    assert manifest_of(world, job)["request"]["timeZone"] == "Europe/Paris"
