@@ -40,6 +40,8 @@ class JobView(CamelModel):
     # Cells exported as their text because the source value had the wrong type, and the first few of them.
     warnings: int = 0
     warning_samples: list[CellWarning] = Field(default_factory=list)
+    # The schedule that made the job (exports/scheduling.py); null for a job requested directly.
+    schedule_id: str | None = None
 
     @classmethod
     def of(cls, job: ExportJob, download_url: str | None = None) -> JobView:
@@ -68,6 +70,7 @@ class JobView(CamelModel):
             deleted_at=job.deleted_at,
             warnings=warnings,
             warning_samples=samples,
+            schedule_id=job.schedule_id,
         )
 
 
@@ -81,7 +84,7 @@ class AuditEntry(CamelModel):
     actor_name: str = ""
     # The caller's address as the front end saw it; None for queue requests and the worker.
     client_address: str | None = None
-    source: Literal["http", "queue", "worker"] = "http"
+    source: Literal["http", "queue", "worker", "schedule"] = "http"
     dataset: Dataset
     export_type: ExportType
     format: ExportFormat

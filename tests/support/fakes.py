@@ -259,7 +259,7 @@ class FakeScheduleStore:
     (a test holds two timers there with a barrier, so both see the same due schedule)."""
 
     schedules: dict[tuple[str, str], ExportSchedule] = field(default_factory=dict)
-    before_due: Callable[[], None] | None = None
+    before_due: Callable[[], object] | None = None
     _etags: Iterator[int] = field(default_factory=itertools.count)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
