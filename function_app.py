@@ -7,10 +7,12 @@ from exports import (
     http_jobs,
     http_meta,
     http_page,
+    http_schedules,
     queue_notifications,
     queue_requests,
     queue_worker,
     timer_cleanup,
+    timer_schedules,
 )
 from shared.logging_json import install_json_logging
 from shared.redaction import install_log_redaction
@@ -26,5 +28,8 @@ for blueprint in (http_jobs.bp, http_fields.bp, http_meta.bp, queue_requests.bp,
     app.register_functions(blueprint)
 # Job lifecycle: webhook deliveries, retried through the notifications queue.
 app.register_functions(queue_notifications.bp)
+# Scheduled exports: their routes, and the timer that turns due schedules into jobs.
+app.register_functions(http_schedules.bp)
+app.register_functions(timer_schedules.bp)
 # The exports page: a static page over the public API.
 app.register_functions(http_page.bp)

@@ -415,6 +415,96 @@ def cmd_tags(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO)
     return 0
 
 
+# --- scheduled exports: `schedules list|get|create|pause|resume|delete` -----------------------------------
+
+
+def recurrence_words(recurrence: dict[str, Any]) -> str:
+    """A recurrence as a sentence: "weekly on monday, friday at 06:00 (Europe/Paris)"."""
+    zone = recurrence.get("timeZone") or "UTC"
+    frequency = recurrence.get("frequency")
+    if frequency == "cron":
+        return f"cron {recurrence.get('expression')} ({zone})"
+    when = {
+        "weekly": f"weekly on {', '.join(recurrence.get('daysOfWeek') or [])}",
+        "monthly": f"monthly on day {recurrence.get('dayOfMonth')}",
+    }.get(str(frequency), str(frequency))
+    return f"{when} at {recurrence.get('time')} ({zone})"
+
+
+def _schedule_line(schedule: dict[str, Any]) -> str:
+    last = schedule.get("lastRun")
+    last_text = f"last {last['outcome']} {last.get('jobId') or last.get('detail') or ''}".strip() if last else ""
+    return (f"{schedule['scheduleId']}  {schedule['status']:<6}  next {schedule.get('nextRunAt') or '-':<25}  "
+            f"{recurrence_words(schedule['recurrence'])}  {schedule['name']}  {last_text}").rstrip()
+
+
+def _recurrence_body(args: argparse.Namespace) -> dict[str, Any]:
+    recurrence: dict[str, Any] = {"frequency": args.every, "timeZone": args.time_zone}
+    if args.every == "cron":
+        recurrence["expression"] = args.expression
+    else:
+        recurrence["time"] = args.time
+    if args.every == "weekly":
+        recurrence["daysOfWeek"] = [day.strip().lower() for day in (args.days or "").split(",") if day.strip()]
+    if args.every == "monthly":
+        recurrence["dayOfMonth"] = args.day_of_month
+    return recurrence
+
+
+def cmd_schedules(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    command = args.schedules_command
+    if command == "list":
+        params: dict[str, str] = {"pageSize": str(args.page_size)}
+        if args.status:
+            params["status"] = args.status
+        if args.all:
+            params["all"] = "true"
+        page = client.json("GET", "export-schedules", params=params)
+        if not page["items"]:
+            print("no schedules", file=err)
+        for schedule in page["items"]:
+            print(_schedule_line(schedule), file=out)
+    elif command == "get":
+        print(json.dumps(client.json("GET", f"export-schedules/{args.schedule_id}"), indent=2), file=out)
+    elif command == "create":
+        export = json.loads(args.export_body) if args.export_body else {"dataset": args.dataset, "format": args.format}
+        body = {"name": args.name, "export": export, "recurrence": _recurrence_body(args)}
+        schedule = client.json("POST", "export-schedules", json=body)
+        print(schedule["scheduleId"], file=out)
+        print(f"next run {schedule['nextRunAt']}: {recurrence_words(schedule['recurrence'])}", file=err)
+    elif command in ("pause", "resume"):
+        schedule = client.json("POST", f"export-schedules/{args.schedule_id}/{command}")
+        print(f"schedule {schedule['scheduleId']} is {schedule['status']}", file=out)
+    else:
+        client.json("DELETE", f"export-schedules/{args.schedule_id}")
+        print(f"schedule {args.schedule_id} deleted", file=out)
+    return 0
+
+
+def _schedule_commands(commands: Any) -> None:
+    schedules = commands.add_parser("schedules", help="scheduled exports: list, get, create, pause, resume, delete")
+    sub = schedules.add_subparsers(dest="schedules_command", required=True, metavar="SCHEDULES_COMMAND")
+    listing = sub.add_parser("list", help="your schedules, newest first")
+    listing.add_argument("--status", choices=["active", "paused"])
+    listing.add_argument("--all", action="store_true", help="the whole organization (manage_system_settings)")
+    listing.add_argument("--page-size", type=int, default=20)
+    for name, text in (("get", "one schedule as JSON"), ("pause", "stop its runs"),
+                       ("resume", "run again from the next occurrence"), ("delete", "delete it (its jobs stay)")):
+        sub.add_parser(name, help=text).add_argument("schedule_id")
+    create = sub.add_parser("create", help="schedule an export; prints the schedule's id")
+    create.add_argument("--name", required=True)
+    create.add_argument("--every", required=True, choices=["daily", "weekly", "monthly", "cron"])
+    create.add_argument("--time", help="local time HH:MM (daily, weekly, monthly)")
+    create.add_argument("--days", help="weekly: comma-separated days, e.g. monday,friday")
+    create.add_argument("--day-of-month", type=int, help="monthly: 1 to 28")
+    create.add_argument("--expression", help="cron: six NCRONTAB fields, {second} {minute} {hour} {day} {month} {dow}")
+    create.add_argument("--time-zone", default="UTC", help="IANA time zone (default UTC)")
+    create.add_argument("--format", default="CSV", choices=["CSV", "XLSX", "JSON", "JSONL"])
+    create.add_argument("--dataset", default="cases", choices=["cases", "tickets"])
+    create.add_argument("--export-body", help="the whole export request as JSON (instead of --format/--dataset)")
+    schedules.set_defaults(handler=cmd_schedules)
+
+
 def cmd_load_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # The one command that is not an API call: the API has no way to write source data, so the demo rows
     # go straight into Table storage (the local emulator by default), as `make run` loads them.
@@ -540,6 +630,8 @@ def build_parser() -> argparse.ArgumentParser:
     tag_preview.add_argument("case_id")
     tags.set_defaults(handler=cmd_tags)
 
+    _schedule_commands(commands)
+
     demo = commands.add_parser("load-demo", help="load synthetic source rows into Table storage (not via the API)")
     demo.add_argument("--rows", type=_not_negative(int), default=5000)
     demo.add_argument("--dataset", default="cases", choices=["cases", "tickets"])
@@ -571,7 +663,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         print(f"error: {error}", file=err)
         return error.exit_code
     except json.JSONDecodeError as error:
-        print(f"error: --body is not JSON: {error}", file=err)
+        print(f"error: --body (or --export-body) is not JSON: {error}", file=err)
         return EXIT_USAGE
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from exports.ports import RowSource
+from exports.ports import RowSource, ScheduleStore
+from exports.schedules import ExportSchedules
+from exports.scheduling import ScheduledRuns
 from exports.service import ExportService
 from exports.tag_service import TagService
 from shared.settings import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, WORK_QUEUE, Settings
@@ -22,6 +24,7 @@ from shared.storage.limits_table import TableLimitStore
 from shared.storage.row_source import TableRowSource
 from shared.storage.run_store import AzureRunStore
 from shared.storage.sas import AzureLinkSigner
+from shared.storage.schedule_table import TableScheduleStore
 from shared.storage.table_query import TableLayout
 from shared.storage.tag_table import TableTagStore
 from shared.storage.work_queue import AzureWorkQueue
@@ -89,3 +92,20 @@ def row_source(settings: Settings, clients: StorageClients) -> RowSource:
 def build_tag_service(service: ExportService) -> TagService:
     """Tag administration over the same settings and ports as the export service."""
     return TagService(settings=service.settings, tags=service.tags, source=service.source, audit=service.audit)
+
+
+# ---- scheduled exports ------------------------------------------------------------------------------
+
+
+def schedule_store(clients: StorageClients) -> ScheduleStore:
+    return TableScheduleStore(clients.tables.get_table_client(clients.settings.schedules_table))
+
+
+def build_export_schedules(service: ExportService, schedules: ScheduleStore) -> ExportSchedules:
+    """The schedules' routes over the export service's intake (its checks) and clock."""
+    return ExportSchedules(settings=service.settings, schedules=schedules, intake=service.intake, clock=service.clock)
+
+
+def build_scheduled_runs(service: ExportService, schedules: ScheduleStore) -> ScheduledRuns:
+    """The schedules' timer: due schedules become jobs through the export service's intake."""
+    return ScheduledRuns(schedules=schedules, intake=service.intake, clock=service.clock)

@@ -8,6 +8,9 @@ from __future__ import annotations
 import threading
 
 from exports import composition
+from exports.ports import ScheduleStore
+from exports.schedules import ExportSchedules
+from exports.scheduling import ScheduledRuns
 from exports.service import ExportService
 from exports.tag_service import TagService
 from shared.settings import get_settings
@@ -52,3 +55,24 @@ def tag_service() -> TagService:
     if _tag_service is None:
         _tag_service = composition.build_tag_service(export_service())
     return _tag_service
+
+
+# ---- scheduled exports ------------------------------------------------------------------------------
+
+_schedule_store: ScheduleStore | None = None
+
+
+def schedule_store() -> ScheduleStore:
+    global _schedule_store
+    if _schedule_store is None:
+        export_service()  # creates the tables first
+        _schedule_store = composition.schedule_store(storage_clients())
+    return _schedule_store
+
+
+def export_schedules() -> ExportSchedules:
+    return composition.build_export_schedules(export_service(), schedule_store())
+
+
+def scheduled_runs() -> ScheduledRuns:
+    return composition.build_scheduled_runs(export_service(), schedule_store())

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import orjson
 
@@ -16,7 +17,7 @@ from exports.events import Resolver, check_callback_url, rejection_for
 from exports.formats import FormatOptions, content_type, file_extension
 from exports.job_writer import log_fields
 from exports.messages import InvalidRequestMessage
-from exports.models import CreateExportRequest, Dataset, ExportJob, ExportRequestMessage, WorkMessage
+from exports.models import ColumnSpec, CreateExportRequest, Dataset, ExportJob, ExportRequestMessage, WorkMessage
 from exports.outbox import Outbox
 from exports.ports import Clock, EventQueues, IdempotencyRecord, IdempotencyStore, JobStore, TagStore, WorkQueue
 from exports.queries import dataset_permission
@@ -60,6 +61,10 @@ _RESERVED_QUEUES = frozenset(
 )
 
 
+def _job_source(source: str) -> Literal["http", "queue", "schedule"]:
+    return "queue" if source == "queue" else "schedule" if source == "schedule" else "http"
+
+
 def _allowed_reply_queue(name: str) -> bool:
     # The Functions host keeps its own queues under azure-webjobs-: events must never land there either.
     return name not in _RESERVED_QUEUES and not name.startswith("azure-webjobs-")
@@ -87,12 +92,11 @@ class Intake:
         source: str = "http",
         client: str | None = None,
         reply_queue: str | None = None,
+        schedule_id: str | None = None,
     ) -> tuple[ExportJob, bool]:
         """Records the job and queues its first step. Returns (job, created) — False for a repeat."""
-        self._require_export_permission(principal, request.dataset)
-        self._check_lifecycle_request(principal, request, reply_queue)
-        tags = self.tags.list(principal.organization_id) if request.dataset is Dataset.CASES else []
-        columns = datasets.columns_for(request, tags)
+        columns = self.check(principal, request, reply_queue=reply_queue)
+        job_source = _job_source(source)
         now = self.clock.now()
         job_id = new_job_id(now)
         if idempotency_key is not None:
@@ -122,8 +126,9 @@ class Intake:
             content_type=content_type(request.format, options),
             created_at=now,
             updated_at=now,
-            source="queue" if source == "queue" else "http",
+            source=job_source,
             reply_queue=reply_queue,
+            schedule_id=schedule_id,
         )
         try:
             job = self.jobs.insert(job)
@@ -135,7 +140,7 @@ class Intake:
             return stored, False
         self.outbox.record(
             job, "requested", actor_id=principal.user_id, actor_name=principal.name, client=client,
-            source="queue" if source == "queue" else "http",
+            source=job_source,
         )
         self.work.send(WorkMessage(org_id=job.organization_id, job_id=job.job_id, seq=0))
         log.info(
@@ -147,6 +152,16 @@ class Intake:
             extra=log_fields(job, dataset=job.dataset, format=job.format),
         )
         return job, True
+
+    def check(
+        self, principal: Principal, request: CreateExportRequest, *, reply_queue: str | None = None
+    ) -> list[ColumnSpec]:
+        """Everything creating the export checks before recording it (the dataset permission, the callback
+        and reply queue rules, the columns with the organization's tags), recording nothing: the columns."""
+        self._require_export_permission(principal, request.dataset)
+        self._check_lifecycle_request(principal, request, reply_queue)
+        tags = self.tags.list(principal.organization_id) if request.dataset is Dataset.CASES else []
+        return datasets.columns_for(request, tags)
 
     def take_request(self, message: ExportRequestMessage | InvalidRequestMessage) -> ExportJob | None:
         """A request from another system via the request queue: created exactly as over HTTP, or refused.
@@ -177,7 +192,7 @@ class Intake:
             log.warning("queued request %s was accepted before as export %s; this copy is not refused",
                         message.request_id, accepted.job_id, extra=log_fields(accepted))
             return accepted
-        self._answer_refusal(message.org_id, user_id, message.request_id, reply_queue, refusal)
+        self.answer_refusal(message.org_id, user_id, message.request_id, reply_queue, refusal)
         return None
 
     def _accepted_request(self, organization_id: str, user_id: str, key: str) -> ExportJob | None:
@@ -221,7 +236,7 @@ class Intake:
             # The service creates no queue a message names: the requesting system creates its reply queue.
             raise ValidationFailed(f"replyQueue {reply_queue} does not exist; create it before naming it.")
 
-    def _answer_refusal(
+    def answer_refusal(
         self,
         organization_id: str,
         requested_by_id: str,

@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from exports.http_fields import ColumnCatalog, ColumnsQuery, PreviewQuery, TagAuditQuery
 from exports.http_jobs import ListQuery
+from exports.http_schedules import ScheduleListQuery
 from exports.models import (
     AuditTrail,
     CamelModel,
@@ -30,6 +31,7 @@ from exports.models import (
     TagPreviewValue,
     TagUpdate,
 )
+from exports.models.schedule import ScheduleCreate, SchedulePage, ScheduleView
 from shared.auth import MAX_HEADER_BYTES
 from shared.http import MAX_BODY_BYTES, PROBLEM_JSON, REQUESTED_WITH
 
@@ -75,8 +77,12 @@ _INPUT_MODELS: tuple[type[BaseModel], ...] = (
     TagAuditQuery,
     TagCreate,
     TagUpdate,
+    ScheduleCreate,
+    ScheduleListQuery,
 )
 _OUTPUT_MODELS: tuple[type[BaseModel], ...] = (
+    ScheduleView,
+    SchedulePage,
     JobView,
     JobPage,
     AuditTrail,
@@ -207,13 +213,19 @@ TAGS: list[dict[str, str]] = [
         "description": "Tagged fields: custom fields promoted to named columns in slots 1 to 20 "
         "(manage_system_settings)",
     },
+    {
+        "name": "export-schedules",
+        "description": "Scheduled exports: a recurrence that turns an export's body into a job at each run",
+    },
     {"name": "page", "description": "The exports page: static HTML, script and style sheet, no data in them"},
     {"name": "meta", "description": "Health and this document; no sign-in needed"},
 ]
 
 # The query models only generate the query parameters (`_query_parameters`); no body or response refers to them,
 # so they are left out of components/schemas. The schemas their fields point to stay, referred to by the parameters.
-_QUERY_MODELS: tuple[type[BaseModel], ...] = (ListQuery, ColumnsQuery, PreviewQuery, TagAuditQuery)
+_QUERY_MODELS: tuple[type[BaseModel], ...] = (
+    ListQuery, ColumnsQuery, PreviewQuery, TagAuditQuery, ScheduleListQuery,
+)
 
 
 @lru_cache(maxsize=1)
@@ -568,6 +580,7 @@ def openapi_document() -> dict[str, Any]:
             }
         },
     }
+    paths.update(_schedule_paths(schemas, secured))
     _cross_site_rules(paths)
     for model in _QUERY_MODELS:
         del schemas[model.__name__]
@@ -584,6 +597,111 @@ def openapi_document() -> dict[str, Any]:
         "tags": TAGS,
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
+    }
+
+
+# ---- scheduled exports ----------------------------------------------------------------------------------
+
+SCHEDULE_ID = {
+    "name": "scheduleId",
+    "in": "path",
+    "required": True,
+    "description": "The schedule id from the create answer; anything else is 404",
+    "schema": {"type": "string", "maxLength": 100},
+}
+_SCHEDULE_404 = {
+    "404": {
+        "description": "No such schedule for this caller (another user's or organization's schedule looks the same)",
+        "content": {PROBLEM_JSON: {"schema": _ref(Problem)}},
+    }
+}
+_SCHEDULE_RULES = (
+    "The caller's own schedule, or any of the organization's with manage_system_settings; any other is 404, like a "
+    "missing one."
+)
+
+
+def _schedule_paths(schemas: dict[str, Any], secured: list[dict[str, list[str]]]) -> dict[str, Any]:
+    def change(operation_id: str, summary: str, description: str) -> dict[str, Any]:
+        return {
+            "operationId": operation_id,
+            "tags": ["export-schedules"],
+            "summary": summary,
+            "description": f"{description} {_SCHEDULE_RULES} Needs the permission to export the schedule's "
+            "dataset and an X-Requested-With header.",
+            "security": secured,
+            "parameters": [SCHEDULE_ID],
+            "responses": {"200": _json(ScheduleView, "The schedule"), **_problems(401, 409), **_SCHEDULE_404},
+        }
+
+    return {
+        "/export-schedules": {
+            "post": {
+                "operationId": "createExportSchedule",
+                "tags": ["export-schedules"],
+                "summary": "Schedule an export",
+                "description": "Records a schedule: a name, the body of POST /exports and a recurrence (daily, "
+                "weekly on given days or monthly on day 1 to 28, at a local time in an IANA time zone; or a "
+                "six-field NCRONTAB expression). The export is checked exactly as POST /exports checks it (the "
+                "dataset permission too) and no job is made now. A recurrence that runs more than once an hour, "
+                "never runs, or names a local time a daylight-saving change skips on a day it runs (within five "
+                "years) is 422, saying why. Each run makes an ordinary job with the creator's permissions as they "
+                "were at creation; its scheduleId names the schedule.",
+                "security": secured,
+                "requestBody": _json_body(ScheduleCreate),
+                "responses": {
+                    "201": _json(
+                        ScheduleView,
+                        "The schedule, with its first run in nextRunAt",
+                        {"Location": _header("The schedule's URL", {"type": "string"}, required=True)},
+                    ),
+                    **_problems(400, 401, 403, 413, 422),
+                },
+            },
+            "get": {
+                "operationId": "listExportSchedules",
+                "tags": ["export-schedules"],
+                "summary": "List export schedules",
+                "description": "The caller's schedules (or, with all=true and manage_system_settings, the "
+                "organization's), newest first. Paginated as GET /exports: pageSize is 1 to 100, and the "
+                "continuationToken of a page reads the next one; status keeps only active or paused schedules.",
+                "security": secured,
+                "parameters": _query_parameters(schemas, ScheduleListQuery),
+                "responses": {"200": _json(SchedulePage, "Schedules, newest first"), **_problems(400, 401, 403, 422)},
+            },
+        },
+        "/export-schedules/{scheduleId}": {
+            "get": {
+                "operationId": "getExportSchedule",
+                "tags": ["export-schedules"],
+                "summary": "Get an export schedule",
+                "description": f"A schedule: its export, recurrence, status, next run and last run. {_SCHEDULE_RULES}",
+                "security": secured,
+                "parameters": [SCHEDULE_ID],
+                "responses": {"200": _json(ScheduleView, "The schedule"), **_problems(401), **_SCHEDULE_404},
+            },
+            "delete": {
+                "operationId": "deleteExportSchedule",
+                "tags": ["export-schedules"],
+                "summary": "Delete an export schedule",
+                "description": "Deletes the schedule; jobs it made stay. "
+                f"{_SCHEDULE_RULES} Needs the permission to export the schedule's dataset and an X-Requested-With "
+                "header.",
+                "security": secured,
+                "parameters": [SCHEDULE_ID],
+                "responses": {"204": {"description": "Deleted"}, **_problems(401, 409), **_SCHEDULE_404},
+            },
+        },
+        "/export-schedules/{scheduleId}/pause": {
+            "post": change("pauseExportSchedule", "Pause an export schedule",
+                           "Stops the schedule's runs until it is resumed; pausing a paused schedule answers it as it "
+                           "is."),
+        },
+        "/export-schedules/{scheduleId}/resume": {
+            "post": change("resumeExportSchedule", "Resume a paused export schedule",
+                           "Runs the schedule again from its next occurrence after now; runs missed while it was "
+                           "paused are not made up."),
+        },
     }
 
 

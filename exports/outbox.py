@@ -92,7 +92,7 @@ class Outbox:
         actor_id: str,
         actor_name: str = "",
         client: str | None = None,
-        source: Literal["http", "queue", "worker"] = "http",
+        source: Literal["http", "queue", "worker", "schedule"] = "http",
         at: datetime | None = None,
         key: str | None = None,
         detail: str | None = None,

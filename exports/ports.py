@@ -17,6 +17,7 @@ from exports.models import (
     TagAuditEntry,
     WorkMessage,
 )
+from exports.models.schedule import ExportSchedule, ScheduleStatus
 
 PredicateOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in"]
 EntitySet = Literal["cases", "case_records", "tickets"]
@@ -276,3 +277,41 @@ class LimitStore(Protocol):
 
     def write(self, organization_id: str, key: str, record: LimitRecord) -> None:
         """Creates (etag None) or replaces (ETag-matched) the record; raises ConcurrencyConflict if it lost."""
+
+
+# ---- scheduled exports ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScheduleListing:
+    schedules: list[ExportSchedule]
+    continuation_token: str | None
+
+
+class ScheduleStore(Protocol):
+    """Export schedules, one partition per organization; every change is ETag-guarded."""
+
+    def insert(self, schedule: ExportSchedule) -> ExportSchedule:
+        """Adds a new schedule; raises Conflict if the id exists. Returns it with its ETag."""
+
+    def get(self, organization_id: str, schedule_id: str) -> ExportSchedule | None: ...
+
+    def replace(self, schedule: ExportSchedule) -> ExportSchedule:
+        """Writes the schedule if its ETag still matches; raises ConcurrencyConflict otherwise."""
+
+    def delete(self, schedule: ExportSchedule) -> None:
+        """Removes the schedule if its ETag still matches; raises ConcurrencyConflict otherwise."""
+
+    def list(
+        self,
+        organization_id: str,
+        *,
+        created_by_id: str | None,
+        status: ScheduleStatus | None,
+        page_size: int,
+        continuation_token: str | None,
+    ) -> ScheduleListing:
+        """Newest first."""
+
+    def due(self, now: datetime) -> Iterator[ExportSchedule]:
+        """Active schedules of every organization whose next run is at or before `now`."""

@@ -132,19 +132,18 @@ class Queries:
         # Never valid past the file's expiry, so clean-up can never leave a live link to a deleted blob.
         valid_for = min(timedelta(minutes=self.settings.download_link_minutes), job.expires_at - self.clock.now())
         if manifest:
-            url = self.signer.sign(manifest_blob_name(job), file_name=manifest_file_name(job), valid_for=valid_for)
-        else:
-            url = self.signer.sign(job.blob_name, file_name=job.file_name, valid_for=valid_for)
+            # The manifest holds no row of data, only what the job view shows the same callers: its link is
+            # not a download of the data, and the audit's "downloaded" rows stay about the file.
+            return self.signer.sign(manifest_blob_name(job), file_name=manifest_file_name(job), valid_for=valid_for)
+        url = self.signer.sign(job.blob_name, file_name=job.file_name, valid_for=valid_for)
         # Storage cannot tell us about the download itself: issuing the link is what the audit can see. A page
         # polling a completed job gets a fresh link each time; one row per user, job and link lifetime says it.
         lifetime = 60 * self.settings.download_link_minutes
         user = hashlib.sha256(principal.user_id.encode()).hexdigest()[:32]
-        kind = "manifest-link-issued" if manifest else "link-issued"
-        mark = f"{kind}:{job.job_id}:{user}:{int(self.clock.now().timestamp()) // lifetime}"
+        mark = f"link-issued:{job.job_id}:{user}:{int(self.clock.now().timestamp()) // lifetime}"
         if self.idempotency.get(job.organization_id, mark) is None:
             # Recorded before the mark: a crash in between repeats the row rather than losing it.
             self.outbox.record(job, "downloaded", actor_id=principal.user_id, actor_name=principal.name, client=client,
-                         detail=f"{'manifest' if manifest else 'download'} link issued ({via}); "
-                         f"valid {self.settings.download_link_minutes} minutes")
+                         detail=f"download link issued ({via}); valid {self.settings.download_link_minutes} minutes")
             self.idempotency.claim(job.organization_id, mark, IdempotencyRecord(job_id=job.job_id, request_hash=""))
         return url

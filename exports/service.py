@@ -208,4 +208,10 @@ class ExportService:
     def clean_up(self) -> int:
         return Housekeeping(self.settings, self.jobs, self.clock, self._worker).clean_up()
 
+    # ---- scheduled exports: exports/schedules.py and exports/scheduling.py create jobs through it --------
+
+    @property
+    def intake(self) -> Intake:
+        return self._intake
+
     # ---- helpers ---------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from exports.models import ExportJob
-from exports.ports import JobStore, LimitRecord, LimitStore
+from exports.models.schedule import ExportSchedule
+from exports.ports import JobStore, LimitRecord, LimitStore, ScheduleStore
 from shared.errors import ConcurrencyConflict
 
 # Decides what to write: changes the job in place and says whether there is anything to save.
@@ -87,3 +88,32 @@ def update_limit(
             continue
         return True
     raise ConcurrencyConflict(f"limit {key} of {organization_id} kept changing while it was being written")
+
+
+ScheduleMutation = Callable[[ExportSchedule], bool]
+
+
+def update_schedule(
+    schedules: ScheduleStore,
+    organization_id: str,
+    schedule_id: str,
+    mutate: ScheduleMutation,
+    *,
+    current: ExportSchedule | None = None,
+    attempts: int = 10,
+) -> tuple[ExportSchedule, bool] | None:
+    """Applies `mutate` to a schedule and saves it on its ETag, re-reading after a lost race, as `update_job`.
+
+    Returns (the schedule as stored, whether this update wrote it); None if the schedule does not exist.
+    """
+    schedule = current if current is not None else schedules.get(organization_id, schedule_id)
+    for _ in range(attempts):
+        if schedule is None:
+            return None
+        if not mutate(schedule):
+            return schedule, False
+        try:
+            return schedules.replace(schedule), True
+        except ConcurrencyConflict:
+            schedule = schedules.get(organization_id, schedule_id)
+    raise ConcurrencyConflict(f"schedule {schedule_id} kept changing while it was being saved")

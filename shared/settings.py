@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     postgres_page_rows: int = Field(default=2_000, ge=100, le=100_000)
 
     jobs_table: str = "exportjobs"
+    # Scheduled exports (exports/schedules.py): one row per schedule, partitioned by organization.
+    schedules_table: str = "exportschedules"
     idempotency_table: str = "exportidempotency"
     cases_table: str = "cases"
     case_records_table: str = "caserecords"

@@ -173,7 +173,7 @@ class ExportJob(BaseModel):
     completed_at: datetime | None = None
     is_cleaned_up: bool = False
     cleaned_up_at: datetime | None = None
-    source: Literal["http", "queue"] = "http"
+    source: Literal["http", "queue", "schedule"] = "http"
     checkpoint: Checkpoint = Field(default_factory=Checkpoint)
     # Lifecycle. `event_pending` is the outbox flag: set in the same ETag update that makes the
     # job final, cleared once its event is published, so a crash in between is repaired later.
@@ -182,6 +182,8 @@ class ExportJob(BaseModel):
     deliveries: list[DeliveryAttempt] = Field(default_factory=list)
     deleted_at: datetime | None = None
     deleted_by_id: str | None = None
+    # The schedule whose run made the job (exports/scheduling.py).
+    schedule_id: str | None = None
     etag: str | None = None
 
     # ---- transitions: each changes the job in place; a bool says whether there is anything to save -----

@@ -58,6 +58,8 @@ class ExportManifest(CamelModel):
     requested_by: ManifestPerson
     requested_at: datetime
     requested_via: str
+    # The schedule that made the export (`requestedVia` is then `schedule`); null for one requested directly.
+    schedule_id: str | None = None
     # When reading the data began; derived ages (days open, SLA breached) are as of `requestedAt`.
     data_as_of: datetime | None
     file: ManifestFile
@@ -84,6 +86,7 @@ class ExportManifest(CamelModel):
             requested_by=ManifestPerson(id=job.created_by_id, name=job.created_by_name),
             requested_at=job.created_at,
             requested_via=job.source,
+            schedule_id=job.schedule_id,
             data_as_of=job.started_at,
             file=ManifestFile(
                 name=job.file_name,

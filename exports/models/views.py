@@ -46,6 +46,8 @@ class JobView(CamelModel):
     manifest_sha256: str | None = None
     # A short-lived link to the manifest file, given with `downloadUrl` and on the same terms.
     manifest_url: str | None = None
+    # The schedule that made the job (exports/scheduling.py); null for a job requested directly.
+    schedule_id: str | None = None
 
     @classmethod
     def of(cls, job: ExportJob, download_url: str | None = None, manifest_url: str | None = None) -> JobView:
@@ -77,6 +79,7 @@ class JobView(CamelModel):
             manifest=ExportManifest.of_completed(job),
             manifest_sha256=job.manifest_sha256,
             manifest_url=manifest_url,
+            schedule_id=job.schedule_id,
         )
 
 
@@ -90,7 +93,7 @@ class AuditEntry(CamelModel):
     actor_name: str = ""
     # The caller's address as the front end saw it; None for queue requests and the worker.
     client_address: str | None = None
-    source: Literal["http", "queue", "worker"] = "http"
+    source: Literal["http", "queue", "worker", "schedule"] = "http"
     dataset: Dataset
     export_type: ExportType
     format: ExportFormat

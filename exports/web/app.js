@@ -579,6 +579,128 @@
     }
   }
 
+  // --- scheduled exports: the caller's schedules, made from the request form's values ---------------
+
+  function recurrenceWords(recurrence) {
+    const zone = recurrence.timeZone || "UTC";
+    if (recurrence.frequency === "cron") return `NCRONTAB ${recurrence.expression} (${zone})`;
+    const when = {
+      daily: "Every day",
+      weekly: `Every ${(recurrence.daysOfWeek || []).join(", ")}`,
+      monthly: `Monthly on day ${recurrence.dayOfMonth}`,
+    }[recurrence.frequency];
+    return `${when} at ${recurrence.time} (${zone})`;
+  }
+
+  function syncScheduleForm() {
+    const frequency = $("schedule-form").elements.frequency.value;
+    showFor("#schedule-form .not-cron", frequency !== "cron");
+    showFor("#schedule-form .cron-only", frequency === "cron");
+    showFor("#schedule-form .weekly-only", frequency === "weekly");
+    showFor("#schedule-form .monthly-only", frequency === "monthly");
+  }
+
+  function scheduleRecurrence() {
+    const form = $("schedule-form");
+    const frequency = form.elements.frequency.value;
+    const recurrence = { frequency, timeZone: form.elements.timeZone.value.trim() || "UTC" };
+    if (frequency === "cron") {
+      recurrence.expression = form.elements.expression.value.trim();
+      return recurrence;
+    }
+    recurrence.time = form.elements.time.value;
+    if (frequency === "weekly") {
+      recurrence.daysOfWeek = [...form.querySelectorAll('input[name="day"]:checked')].map((box) => box.value);
+    }
+    if (frequency === "monthly") recurrence.dayOfMonth = Number(form.elements.dayOfMonth.value);
+    return recurrence;
+  }
+
+  function scheduleElement(schedule) {
+    const item = document.createElement("li");
+    item.className = "schedule";
+    item.dataset.scheduleId = schedule.scheduleId;
+    const head = document.createElement("div");
+    head.className = "job-head";
+    const title = document.createElement("span");
+    title.className = "job-title";
+    title.textContent = schedule.name;
+    const badge = document.createElement("span");
+    badge.className = `badge ${schedule.status === "active" ? "running" : "cancelled"}`;
+    badge.textContent = schedule.status;
+    head.append(title, badge);
+    const facts = document.createElement("dl");
+    const last = schedule.lastRun;
+    const lastText = !last ? "–" : last.outcome === "created"
+      ? `${formatTime(last.runAt)}: export requested` : `${formatTime(last.runAt)}: refused (${last.detail})`;
+    for (const [term, value] of [["When", recurrenceWords(schedule.recurrence)],
+      ["Next run", schedule.status === "active" ? formatTime(schedule.nextRunAt) : "paused"],
+      ["Export", `${schedule.export.dataset} ${schedule.export.format}`], ["Last run", lastText]]) {
+      const dt = document.createElement("dt");
+      dt.textContent = term;
+      const dd = document.createElement("dd");
+      dd.textContent = value;
+      facts.append(dt, dd);
+    }
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    const id = encodeURIComponent(schedule.scheduleId);
+    const toggle = schedule.status === "active" ? "pause" : "resume";
+    actions.append(
+      button(toggle === "pause" ? "Pause" : "Resume", `${toggle === "pause" ? "Pause" : "Resume"} ${schedule.name}`,
+        () => changeSchedule("POST", `export-schedules/${id}/${toggle}`, `Schedule ${schedule.name} ${toggle}d.`)),
+      button("Delete", `Delete schedule ${schedule.name}`,
+        () => changeSchedule("DELETE", `export-schedules/${id}`, `Schedule ${schedule.name} deleted.`)),
+    );
+    item.append(head, facts, actions);
+    return item;
+  }
+
+  async function refreshSchedules() {
+    try {
+      const page = await api("GET", "export-schedules?pageSize=50");
+      $("schedules").replaceChildren(...page.items.map(scheduleElement));
+      $("schedules-empty").hidden = page.items.length > 0;
+    } catch (error) {
+      notify(`Your schedules could not be loaded: ${error.message}`, true);
+    }
+  }
+
+  async function changeSchedule(method, path, done) {
+    try {
+      await api(method, path);
+      notify(done);
+    } catch (error) {
+      notify(`The schedule was not changed: ${error.message}`, true);
+    }
+    await refreshSchedules();
+  }
+
+  async function submitSchedule(event) {
+    event.preventDefault();
+    const form = $("schedule-form");
+    const submit = $("schedule-button");
+    submit.disabled = true;
+    try {
+      const body = { name: form.elements.name.value.trim(), export: requestBody(), recurrence: scheduleRecurrence() };
+      const schedule = await api("POST", "export-schedules", body);
+      notify(`Schedule ${schedule.name} created; first run ${formatTime(schedule.nextRunAt)}.`);
+      await refreshSchedules();
+    } catch (error) {
+      notify(`The schedule was not created: ${error.message}`, true);
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  function setupSchedules() {
+    const form = $("schedule-form");
+    form.elements.timeZone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+    form.elements.frequency.addEventListener("change", syncScheduleForm);
+    form.addEventListener("submit", submitSchedule);
+    syncScheduleForm();
+  }
+
   // --- start -------------------------------------------------------------------------------------
 
   function reloadAll() {
@@ -586,6 +708,7 @@
     loadColumns();
     refreshJobs();
     loadTags();
+    refreshSchedules();
   }
 
   // The browser's IANA zone: times in the file read as the clock on the wall, and dates are local days.
@@ -612,6 +735,7 @@
     $("add-filter").addEventListener("click", addFilter);
     $("tag-form").addEventListener("submit", saveTag);
     $("preview-form").addEventListener("submit", previewTags);
+    setupSchedules();
     reloadAll();
   }
 

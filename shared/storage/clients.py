@@ -96,6 +96,7 @@ class StorageClients:
         s = self.settings
         for table in (
             s.jobs_table,
+            s.schedules_table,
             s.idempotency_table,
             s.cases_table,
             s.case_records_table,

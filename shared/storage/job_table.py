@@ -64,6 +64,7 @@ class JobEntity(BaseModel):
     deliveries: str | None = Field(default=None, alias="DeliveriesJson")
     deleted_at: datetime | None = Field(default=None, alias="DeletedAt")
     deleted_by_id: str | None = Field(default=None, alias="DeletedById")
+    schedule_id: str | None = Field(default=None, alias="ScheduleId")
 
     @classmethod
     def of(cls, job: ExportJob) -> JobEntity:

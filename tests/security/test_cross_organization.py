@@ -43,6 +43,7 @@ class OrgA:
     case_id: str
     tag_marker: str | None
     markers: list[str] = field(default_factory=list)
+    schedule_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class Probe:
     body: dict[str, Any] | None = None
     # What B itself sent, which an answer may echo without leaking anything (e.g. "No export <id>").
     echoes: tuple[str, ...] = ()
+
+
+SCHEDULE_BODY = {
+    "name": "A's nightly", "export": {"format": "CSV"}, "recurrence": {"frequency": "daily", "time": "06:00"},
+}
 
 
 def tag_body(slot: int, marker: str) -> dict[str, Any]:
@@ -96,7 +102,11 @@ def org_a(local_host: Any, azurite: Any) -> Iterator[OrgA]:
         assert put.status_code in (200, 201), put.text
     case_id = str(next(iter(synthetic_cases(org, 1)))["CaseId"])
     markers = [org, *job_ids, *blob_names, page["continuationToken"], *([tag_marker] if tag_marker else [])]
-    yield OrgA(org, job_ids, blob_names, page["continuationToken"], case_id, tag_marker, markers)
+    schedule = analyst.post("/export-schedules", json=SCHEDULE_BODY)
+    assert schedule.status_code == 201, schedule.text
+    schedule_id = schedule.json()["scheduleId"]
+    markers.append(schedule_id)
+    yield OrgA(org, job_ids, blob_names, page["continuationToken"], case_id, tag_marker, markers, schedule_id)
 
 
 def probes(a: OrgA) -> list[Probe]:
@@ -175,6 +185,21 @@ def probes(a: OrgA) -> list[Probe]:
             frozenset({201, 403}),
             body={**tag_body(TAG_SLOT + 1, f"c_{uuid.uuid4().hex[:12]}"), "sourceFieldPath": "customFields.other"},
         ),
+        # Scheduled exports: A's schedule is 404 for B on every route; B's list and creations are its own.
+        *(
+            Probe(method, route, path.format(a.schedule_id), frozenset({404}), echoes=(a.schedule_id,))
+            for method, route, path in (
+                ("GET", "export-schedules/{scheduleId}", "/export-schedules/{}"),
+                ("POST", "export-schedules/{scheduleId}/pause", "/export-schedules/{}/pause"),
+                ("POST", "export-schedules/{scheduleId}/resume", "/export-schedules/{}/resume"),
+                ("DELETE", "export-schedules/{scheduleId}", "/export-schedules/{}"),
+            )
+        ),
+        Probe("GET", "export-schedules", "/export-schedules", frozenset({200})),
+        Probe("GET", "export-schedules", "/export-schedules", own_or_forbidden, params={"all": "true"}),
+        Probe("POST", "export-schedules", "/export-schedules", frozenset({403, 422}),
+              body={**SCHEDULE_BODY, "orgId": a.org}),
+        Probe("POST", "export-schedules", "/export-schedules", frozenset({201, 403}), body=SCHEDULE_BODY),
         # The exports page is static: the same bytes for everyone, nothing of A in them.
         Probe("GET", "page", "/page", frozenset({200})),
         Probe("GET", "page/{asset}", "/page/app.js", frozenset({200})),
@@ -229,6 +254,8 @@ def test_a_still_has_everything_after_b_tried(
         assert requests.get(analyst.get(f"/exports/{job_id}/download").headers["Location"], timeout=30).ok
     listed = analyst.get("/exports", params={"all": "true", "pageSize": "100"}).json()["items"]
     assert sorted(job["jobId"] for job in listed) == sorted(org_a.job_ids), "no job of B landed in A"
+    schedules = analyst.get("/export-schedules", params={"all": "true"}).json()["items"]
+    assert [(s["scheduleId"], s["status"]) for s in schedules] == [(org_a.schedule_id, "active")]
     if org_a.tag_marker is not None:
         tag = analyst.get(f"/export-fields/tags/{TAG_SLOT}")
         assert tag.status_code == 200 and tag.json()["columnName"] == org_a.tag_marker

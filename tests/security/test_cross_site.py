@@ -61,7 +61,9 @@ class Victim:
         job = self.owner.get(f"/exports/{self.job_id}").json()
         jobs = self.owner.get("/exports", params={"pageSize": "100"}).json()["items"]
         tags = self.owner.get("/export-fields/tags").json()["items"]
-        return job["status"], job["deletedAt"], len(jobs), [(t["tagSlot"], t["displayLabel"]) for t in tags]
+        schedules = [(s["scheduleId"], s["status"]) for s in self.owner.get("/export-schedules").json()["items"]]
+        return (job["status"], job["deletedAt"], len(jobs), [(t["tagSlot"], t["displayLabel"]) for t in tags],
+                schedules)
 
 
 @pytest.fixture
@@ -74,6 +76,8 @@ def victim(local_host: LocalHost, load_cases: Any) -> Iterator[Victim]:
     owner = Api(local_host.base_url, who)
     job_id = owner.post("/exports", json={"format": "CSV"}).json()["jobId"]
     owner.wait_for(job_id, "completed")
+    schedule = {"name": "Nightly", "export": {"format": "CSV"}, "recurrence": {"frequency": "daily", "time": "06:00"}}
+    assert owner.post("/export-schedules", json=schedule).status_code == 201
     assert owner.request("PUT", f"/export-fields/tags/{SLOT}", json=tag("Risk")).status_code == 201
     browser = requests.Session()
     # Stands in for the session cookie: App Service turns it into this header before the app sees the request.
@@ -92,6 +96,19 @@ def writes(victim: Victim) -> list[tuple[str, str, str, dict[str, Any] | None]]:
         ("PUT", "export-fields/tags/{slot}", f"/export-fields/tags/{SLOT}", tag("Overwritten")),
         ("PATCH", "export-fields/tags/{slot}", f"/export-fields/tags/{SLOT}", {"displayLabel": "Patched"}),
         ("DELETE", "export-fields/tags/{slot}", f"/export-fields/tags/{SLOT}", None),
+        *_schedule_writes(victim),
+    ]
+
+
+def _schedule_writes(victim: Victim) -> list[tuple[str, str, str, dict[str, Any] | None]]:
+    schedule_id = victim.owner.get("/export-schedules").json()["items"][0]["scheduleId"]
+    body = {"name": "Attacker's", "export": {"format": "CSV", "callbackUrl": "http://127.0.0.1:9/attacker"},
+            "recurrence": {"frequency": "daily", "time": "06:00"}}
+    return [
+        ("POST", "export-schedules", "/export-schedules", body),
+        ("POST", "export-schedules/{scheduleId}/pause", f"/export-schedules/{schedule_id}/pause", None),
+        ("POST", "export-schedules/{scheduleId}/resume", f"/export-schedules/{schedule_id}/resume", None),
+        ("DELETE", "export-schedules/{scheduleId}", f"/export-schedules/{schedule_id}", None),
     ]
 
 

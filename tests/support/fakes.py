@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from exports.models import ExportJob, JobStatus, WorkMessage
-from exports.ports import KEY, IdempotencyRecord, JobListing, RowQuery
+from exports.models.schedule import ExportSchedule, ScheduleStatus
+from exports.ports import KEY, IdempotencyRecord, JobListing, RowQuery, ScheduleListing
 from shared.errors import ConcurrencyConflict, Conflict
 from shared.storage.row_source import count_rows, filter_text, rows_of
 from shared.storage.table_filter import check_filter
@@ -21,6 +23,8 @@ from shared.storage.table_query import TableLayout, TableQuery, holds, translate
 class FakeJobStore:
     jobs: dict[tuple[str, str], ExportJob] = field(default_factory=dict)
     _etags: Iterator[int] = field(default_factory=itertools.count)
+    # Table storage checks and writes an entity in one step: so does the fake, for tests that race threads.
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def _stamp(self, job: ExportJob) -> ExportJob:
         stored = job.model_copy(deep=True, update={"etag": f"W/{next(self._etags)}"})
@@ -28,19 +32,21 @@ class FakeJobStore:
         return stored.model_copy(deep=True)
 
     def insert(self, job: ExportJob) -> ExportJob:
-        if (job.organization_id, job.job_id) in self.jobs:
-            raise Conflict("exists")
-        return self._stamp(job)
+        with self._lock:
+            if (job.organization_id, job.job_id) in self.jobs:
+                raise Conflict("exists")
+            return self._stamp(job)
 
     def get(self, organization_id: str, job_id: str) -> ExportJob | None:
         job = self.jobs.get((organization_id, job_id))
         return job.model_copy(deep=True) if job else None
 
     def replace(self, job: ExportJob) -> ExportJob:
-        current = self.jobs.get((job.organization_id, job.job_id))
-        if current is None or current.etag != job.etag:
-            raise ConcurrencyConflict("etag")
-        return self._stamp(job)
+        with self._lock:
+            current = self.jobs.get((job.organization_id, job.job_id))
+            if current is None or current.etag != job.etag:
+                raise ConcurrencyConflict("etag")
+            return self._stamp(job)
 
     def list(
         self,
@@ -83,10 +89,9 @@ class FakeIdempotencyStore:
     records: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
 
     def claim(self, organization_id: str, key: str, record: IdempotencyRecord) -> IdempotencyRecord | None:
-        existing = self.records.get((organization_id, key))
-        if existing is None:
-            self.records[(organization_id, key)] = record
-        return existing
+        # One atomic step, as Table storage's insert: two threads claiming the same key never both win.
+        existing = self.records.setdefault((organization_id, key), record)
+        return None if existing is record else existing
 
     def get(self, organization_id: str, key: str) -> IdempotencyRecord | None:
         return self.records.get((organization_id, key))
@@ -259,3 +264,70 @@ class FakeRunStore:
     def delete_all(self, prefix: str) -> None:
         for name in [name for name in self.runs if name.startswith(prefix)]:
             del self.runs[name]
+
+
+@dataclass
+class FakeScheduleStore:
+    """Schedules in memory, ETag-guarded like Table storage; `before_due` runs at the start of every `due()`
+    (a test holds two timers there with a barrier, so both see the same due schedule)."""
+
+    schedules: dict[tuple[str, str], ExportSchedule] = field(default_factory=dict)
+    before_due: Callable[[], object] | None = None
+    _etags: Iterator[int] = field(default_factory=itertools.count)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+
+    def _stamp(self, schedule: ExportSchedule) -> ExportSchedule:
+        stored = schedule.model_copy(deep=True, update={"etag": f"W/{next(self._etags)}"})
+        self.schedules[(schedule.organization_id, schedule.schedule_id)] = stored
+        return stored.model_copy(deep=True)
+
+    def insert(self, schedule: ExportSchedule) -> ExportSchedule:
+        with self._lock:
+            if (schedule.organization_id, schedule.schedule_id) in self.schedules:
+                raise Conflict("exists")
+            return self._stamp(schedule)
+
+    def get(self, organization_id: str, schedule_id: str) -> ExportSchedule | None:
+        found = self.schedules.get((organization_id, schedule_id))
+        return found.model_copy(deep=True) if found else None
+
+    def replace(self, schedule: ExportSchedule) -> ExportSchedule:
+        with self._lock:
+            current = self.schedules.get((schedule.organization_id, schedule.schedule_id))
+            if current is None or current.etag != schedule.etag:
+                raise ConcurrencyConflict("etag")
+            return self._stamp(schedule)
+
+    def delete(self, schedule: ExportSchedule) -> None:
+        with self._lock:
+            current = self.schedules.get((schedule.organization_id, schedule.schedule_id))
+            if current is None or current.etag != schedule.etag:
+                raise ConcurrencyConflict("etag")
+            del self.schedules[(schedule.organization_id, schedule.schedule_id)]
+
+    def list(
+        self,
+        organization_id: str,
+        *,
+        created_by_id: str | None,
+        status: ScheduleStatus | None,
+        page_size: int,
+        continuation_token: str | None,
+    ) -> ScheduleListing:
+        found = sorted(
+            (s for (org, _), s in self.schedules.items() if org == organization_id
+             and (created_by_id is None or s.created_by.user_id == created_by_id)
+             and (status is None or s.status == status)),
+            key=lambda s: s.schedule_id,
+        )
+        start = int(continuation_token or 0)
+        more = start + page_size < len(found)
+        page = [s.model_copy(deep=True) for s in found[start : start + page_size]]
+        return ScheduleListing(page, str(start + page_size) if more else None)
+
+    def due(self, now: datetime) -> Iterator[ExportSchedule]:
+        if self.before_due is not None:
+            self.before_due()
+        for schedule in list(self.schedules.values()):
+            if schedule.status == "active" and schedule.next_run_at <= now:
+                yield schedule.model_copy(deep=True)

@@ -39,6 +39,13 @@ OPERATION_IDS = {
     ("get", "/page/{asset}"): "exportsPageAsset",
     ("get", "/health"): "health",
     ("get", "/openapi.json"): "openapi",
+    # Scheduled exports.
+    ("post", "/export-schedules"): "createExportSchedule",
+    ("get", "/export-schedules"): "listExportSchedules",
+    ("get", "/export-schedules/{scheduleId}"): "getExportSchedule",
+    ("delete", "/export-schedules/{scheduleId}"): "deleteExportSchedule",
+    ("post", "/export-schedules/{scheduleId}/pause"): "pauseExportSchedule",
+    ("post", "/export-schedules/{scheduleId}/resume"): "resumeExportSchedule",
 }
 
 
