@@ -239,9 +239,12 @@ def test_a_statement_timeout_is_retried_and_the_retry_writes_the_same_file(datab
         undisturbed = run_on(PostgresRowSource(pools[1], page_rows=700), patient_settings)
         again = undisturbed.create(WHO, {"exportType": "CASES_ONLY"})
         undisturbed.drain()
-        [written] = run.sink.blobs.values()
+        resumed = run.service.jobs.get(WHO.organization_id, job_id)
+        first = undisturbed.service.jobs.get(WHO.organization_id, again)
+        assert resumed is not None and first is not None
         assert run.service.get(WHO, job_id).total_rows == ROWS
-        assert written == next(iter(undisturbed.sink.blobs.values()))
+        assert run.sink.blobs[resumed.blob_name] == undisturbed.sink.blobs[first.blob_name]
+        assert resumed.file_sha256 == first.file_sha256
         assert again
     finally:
         for pool in pools:
