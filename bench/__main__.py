@@ -179,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"{source} ceiling {size:,}: {stats['rows_per_s'].median:,.0f} rows/s, with records "
                     f"{stats['with_records_rows_per_s'].median:,.0f} case rows/s"
                 )
+                if "records_plain_scan_seconds" in stats:
+                    _say(
+                        f"{source} records {size:,}: the Kind filter {stats['records_filtered_seconds'].median:.2f} s "
+                        f"for {stats['records'].median:,.0f} rows, a plain partition scan "
+                        f"{stats['records_plain_scan_seconds'].median:.2f} s for "
+                        f"{stats['records_every_kind'].median:,.0f} rows"
+                    )
 
         # The daily quota (100 a day per organization) would refuse most of the job creation test's requests.
         extra = {"EXPORTS_DAILY_QUOTA_PER_ORG": "100000"}
