@@ -19,8 +19,10 @@ zero-padded text under `key`, so that text order is key order (shards compare ke
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -103,19 +105,41 @@ class PostgresRowSource:
         cursor: tuple[Any, ...] | None = (key_value(after),) if after is not None else None
         order_width = len(contract.order)
         records = order_width == 3  # (case key, kind, position): a record's own key, as warnings name it
-        while True:
-            page = self._page(query.organization_id, contract, selected, json_columns, conditions, parameters, cursor)
-            for values in page:
-                row: dict[str, Any] = {KEY: key_text(values[0])}
-                if records:
-                    row[RECORD] = f"{row[KEY]}|{values[1]}|{values[2]:04d}"
-                for name, value in zip(selected, values, strict=True):
-                    if value is not None and name in fields:
-                        row[fields[name]] = value
-                yield row
-            if len(page) < self._page_rows:
-                return
-            cursor = tuple(page[-1][:order_width])
+        # Where each wanted field is in a fetched row: one pass over those places per row.
+        places = [(index, fields[name]) for index, name in enumerate(selected) if name in fields]
+
+        def page_after(after_key: tuple[Any, ...] | None) -> list[tuple[Any, ...]]:
+            return self._page(
+                query.organization_id, contract, selected, json_columns, conditions, parameters, after_key
+            )
+
+        # The next page is fetched while this one is turned into rows: the server's time and the worker's
+        # overlap. At most one page is in flight, so memory stays at two pages; a page waiting to be used
+        # holds no connection.
+        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postgres-read-ahead")
+        try:
+            pending: Future[list[tuple[Any, ...]]] = reader.submit(contextvars.copy_context().run, page_after, cursor)
+            while True:
+                page = pending.result()
+                full = len(page) == self._page_rows
+                if full:
+                    following = tuple(page[-1][:order_width])
+                    pending = reader.submit(contextvars.copy_context().run, page_after, following)
+                for values in page:
+                    key = key_text(values[0])
+                    row: dict[str, Any] = {KEY: key}
+                    if records:
+                        row[RECORD] = f"{key}|{values[1]}|{values[2]:04d}"
+                    for index, field in places:
+                        value = values[index]
+                        if value is not None:
+                            row[field] = value
+                    yield row
+                if not full:
+                    return
+        finally:
+            # A reader that stops early (a batch's end, a shard's bound) leaves at most one page unread.
+            reader.shutdown(wait=False, cancel_futures=True)
 
     def count(self, query: RowQuery, after: str | None, limit: int) -> tuple[int, str | None]:
         contract = CONTRACTS[query.entity_set]

@@ -8,7 +8,7 @@ failed job leaves a file behind, and nothing is ever answered with a 500.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,5 +296,26 @@ def test_the_source_reads_in_read_only_sessions_with_a_statement_timeout_in_utc(
             }
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
                 connection.execute("CREATE TABLE written_by_the_export_service (a integer)")
+    finally:
+        pool.close()
+
+
+def test_a_read_stopped_early_gives_back_every_connection_and_a_whole_read_sees_every_row_once(
+    database: str,
+) -> None:
+    # Pages of 100 rows: while one page is turned into rows the next is being fetched.
+    pool = open_pool(source_settings(database, postgres_pool_max=2))
+    try:
+        source = PostgresRowSource(pool, page_rows=100)
+        query = RowQuery("cases", ORG, (), ("CaseId",))
+        keys = [row["key"] for row in source.read(query, None)]
+        assert len(keys) == len(set(keys)) == ROWS and keys == sorted(keys)
+        stopped = source.read(query, None)
+        assert isinstance(stopped, Generator)
+        assert next(stopped)["key"] == keys[0]
+        stopped.close()  # a batch's end: the reader stops with a page fetched ahead
+        # Both connections can be taken at once again: the page read ahead holds none.
+        with pool.connection(timeout=10) as first, pool.connection(timeout=10) as second:
+            assert first.execute("SELECT 1").fetchone() == second.execute("SELECT 1").fetchone() == (1,)
     finally:
         pool.close()
