@@ -88,10 +88,16 @@ class Counting:
             checkpoint.shard_size *= 2
 
     def _shardable(self, job: ExportJob, plan: datasets.ExportPlan) -> bool:
-        """Shards need parts that concatenate into one file and a count of rows that is a count of keys."""
-        if self.writer.settings.max_shards < 2 or job.format not in (ExportFormat.CSV, ExportFormat.JSONL):
+        """Shards need a count of rows that is a count of keys: it says where each shard's rows start.
+
+        Every format shards (exports/formats/shard_join.py). A deflated format (gzip, XLSX) also needs its
+        shards to start on a chunk bound, where the unsharded file starts a fresh deflate chunk.
+        """
+        settings = self.writer.settings
+        if settings.max_shards < 2:
             return False
-        if FormatOptions.of(job.request).compression is not Compression.NONE:
+        deflated = job.format is ExportFormat.XLSX or FormatOptions.of(job.request).compression is Compression.GZIP
+        if deflated and settings.shard_rows % settings.chunk_rows:
             return False
         return datasets.counts_keys(plan)
 

@@ -29,6 +29,12 @@ def block_ids(parts_per_batch: Sequence[int], shard: int | None = None) -> list[
     return [block_id(batch, part, shard) for batch, count in enumerate(parts_per_batch) for part in range(count)]
 
 
+def joining_block_id(shard: int, kind: str, number: int = 0) -> str:
+    """A block the finalizing step of a sharded export stages (`kind` of at most 6 letters, in shard
+    `shard`): the same length as `block_id(…, shard)`, never equal to one (a letter where it has digits)."""
+    return base64.b64encode(f"{shard:04d}-x{kind:_<6}-{number:05d}".encode()).decode("ascii")
+
+
 @dataclass
 class BatchResult:
     rows: int = 0
@@ -36,6 +42,8 @@ class BatchResult:
     parts: int = 0
     cursor: str | None = None
     finished: bool = False
+    # Shards of an XLSX: after how many of this batch's parts a block the finalizing step stages belongs.
+    holes: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -81,7 +89,7 @@ class ExportBatch:
 
     def _run(self, units: Iterable[Entity]) -> BatchResult:
         if self.starts_file:
-            self._buffer += self.writer.begin()
+            self._append(self.writer.begin())
         chunk: list[Sequence[Any]] = []
         units_in_chunk = 0
         units_done = 0
@@ -105,16 +113,27 @@ class ExportBatch:
             if chunk:
                 self._write(chunk)
             if self.ends_file:
-                self._buffer += self.writer.end()
+                self._append(self.writer.end())
             self._result.finished = True
         self._stage()
         return self._result
 
     def _write(self, chunk: list[Sequence[Any]]) -> None:
-        self._buffer += self.writer.write(chunk)
+        self._append(self.writer.write(chunk))
         self._result.rows += len(chunk)
         if len(self._buffer) >= self.block_size:
             self._stage()
+
+    def _append(self, data: bytes) -> None:
+        """Buffers a writer's bytes; where the writer leaves a hole (`take_cuts`), the block ends there."""
+        take_cuts = getattr(self.writer, "take_cuts", None)
+        start = 0
+        for cut in take_cuts() if take_cuts is not None else ():
+            self._buffer += data[start:cut]
+            self._stage()
+            self._result.holes.append(self._result.parts)
+            start = cut
+        self._buffer += data[start:] if start else data
 
     def _stage(self) -> None:
         if not self._buffer:

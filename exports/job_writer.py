@@ -12,8 +12,9 @@ from typing import Any
 from exports import datasets
 from exports.datasets.columns import CellWarnings
 from exports.digest import FileDigest
-from exports.engine import ExportBatch, block_ids
+from exports.engine import ExportBatch, block_id, block_ids, joining_block_id
 from exports.formats import FormatOptions, writer_for
+from exports.formats.shard_join import ShardedFile
 from exports.models import (
     ExportJob,
     ExportManifest,
@@ -146,7 +147,11 @@ class JobWriter:
         deadline = self.monotonic() + self.settings.batch_time_budget_seconds
         checkpoint = job.checkpoint
         if checkpoint.shards:
-            blocks = [name for index, shard in enumerate(checkpoint.shards) for name in block_ids(shard.parts, index)]
+            joined = self._join_shards(job)
+            if joined is None:
+                self.save_and_continue(job)
+                return
+            blocks = joined
         else:
             blocks = block_ids(checkpoint.parts)
         size = self.sink.commit(
@@ -196,6 +201,53 @@ class JobWriter:
         self.outbox.publish_transition(job)
         if job.checkpoint.sort_runs:
             self.runs.delete_all(f"{self.settings.sort_runs_prefix}/{job.blob_name}/")
+
+    def _join_shards(self, job: ExportJob) -> list[str] | None:
+        """Stages the blocks that join the shards (exports/formats/shard_join.py) and returns the file's block
+        list, or None if the shards cannot be joined and the export was restarted as one chain.
+
+        The joining blocks have fixed ids and contents, so a finalizing step that runs again stages the same.
+        """
+        checkpoint = job.checkpoint
+        shards = checkpoint.shards
+        joining = ShardedFile(
+            job.format,
+            job.columns,
+            FormatOptions.of(job.request),
+            states=[shard.format_state for shard in shards],
+            rows=[shard.rows for shard in shards],
+            first_rows=[index * checkpoint.shard_size for index in range(len(shards))],
+        )
+        if not joining.consistent():
+            log.warning(
+                "export %s: the source changed since it was counted, so its shards do not join; "
+                "writing it again as one chain",
+                job.job_id,
+                extra=log_fields(job, shards=len(shards)),
+            )
+            job.restart_unsharded()
+            return None
+
+        blocks: list[str] = []
+
+        def stage(name: str, data: bytes) -> None:
+            if data:
+                self.sink.stage(job.blob_name, name, data)
+                blocks.append(name)
+
+        for index, shard in enumerate(shards):
+            stage(joining_block_id(index, "sep"), joining.separator(index))
+            holes: dict[tuple[int, int], list[int]] = {}
+            for number, (batch, part) in enumerate(shard.holes):
+                holes.setdefault((batch, part), []).append(number)
+            for batch, count in enumerate(shard.parts):
+                for part in range(count + 1):
+                    for number in holes.get((batch, part), []):
+                        stage(joining_block_id(index, "hole", number), joining.hole(index, number))
+                    if part < count:
+                        blocks.append(block_id(batch, part, index))
+        stage(joining_block_id(len(shards) - 1, "end"), joining.end())
+        return blocks
 
     def _file_sha256(self, job: ExportJob, size: int, *, out_of_time: Callable[[], bool]) -> str | None:
         """The committed file's SHA-256, or None if reading it back must go on in the next step."""

@@ -10,6 +10,7 @@ from exports import datasets
 from exports.datasets.columns import CellWarnings
 from exports.engine import ExportBatch
 from exports.formats import FormatOptions, writer_for
+from exports.formats.shard_join import shard_start_state
 from exports.job_writer import JobWriter, log_fields
 from exports.models import (
     WARNING_SAMPLES,
@@ -45,6 +46,10 @@ class ShardSteps:
         lower = bounds[index - 1] if index > 0 else None
         upper = bounds[index] if index < len(bounds) else None
         plan = datasets.plan_for(job)
+        options = FormatOptions.of(job.request)
+        # One row per key (datasets.counts_keys): the count says where the shard's rows start.
+        first_row = index * checkpoint.shard_size
+        state = shard.format_state if shard.seq else shard_start_state(job.format, options, first_row)
         units = plan.units(self.writer.source, shard.cursor or lower)
         if upper is not None:
             units = itertools.takewhile(lambda unit: str(unit[KEY]) <= upper, units)
@@ -54,11 +59,11 @@ class ShardSteps:
         batch = ExportBatch(
             blob_name=job.blob_name,
             batch_index=len(shard.parts),
-            writer=writer_for(job.format, job.columns, {}, FormatOptions.of(job.request)),
+            writer=(writer := writer_for(job.format, job.columns, state, options)),
             sink=self.writer.sink,
             build_rows=plan.row_builder(warnings),
             starts_file=index == 0 and not shard.parts,
-            ends_file=index == len(bounds),
+            ends_file=False,  # the finalizing step stages the end (exports/formats/shard_join.py)
             shard=index,
             row_limit=self.writer.settings.rows_per_batch,
             chunk_rows=self.writer.settings.chunk_rows,
@@ -104,6 +109,8 @@ class ShardSteps:
             done=result.finished,
             warnings=shard.warnings + warnings.count,
             warning_samples=samples,
+            format_state=writer.state(),
+            holes=[*shard.holes, *([batch.batch_index, part] for part in result.holes)],
         )
         job = self._record(job, index, shard.seq, done)
         if job.stage is JobStage.FINALIZING:

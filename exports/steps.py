@@ -72,6 +72,8 @@ def stage_action(job: ExportJob) -> Action:
 def _shard_step(job: ExportJob, index: int, seq: int, *, idle: bool) -> Step:
     shards = job.checkpoint.shards
     if index >= len(shards):
+        if index < job.checkpoint.shards_dropped:
+            return Step(Action.STALE_SHARD)  # the export went on as one chain
         # Shards are only ever added, once, when counting ends: no real message names one beyond them.
         return Step(Action.NO_SUCH_SHARD)
     if job.stage is not JobStage.EXPORTING:

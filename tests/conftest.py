@@ -30,7 +30,7 @@ HOST_ENV = {
     "EXPORTS_CLEANUP_SCHEDULE": "0 0 0 1 1 *",  # once a year: tests run the timer through the admin API
     "EXPORTS_ROWS_PER_BATCH": "1000",
     "EXPORTS_CHUNK_ROWS": "100",
-    # CSV and JSONL exports of more than 1,000 rows are sharded, so integration tests cover shards too.
+    # Exports of more than 1,000 rows are sharded (every format), so integration tests cover shards too.
     "EXPORTS_SHARD_ROWS": "1000",
     "EXPORTS_REDRIVE_AFTER_SECONDS": "30",
     # Lifecycle: callbacks to a receiver on 127.0.0.1, per-organization secrets derived from a

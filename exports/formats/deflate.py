@@ -93,6 +93,9 @@ def local_header(name: str, flags: int, crc: int = 0, compressed: int = 0, size:
     )
 
 
+DESCRIPTOR_SIZE = 16
+
+
 def data_descriptor(crc: Crc) -> bytes:
     return struct.pack("<IIII", 0x08074B50, crc.crc, crc.compressed, crc.size)
 
@@ -128,3 +131,58 @@ def central_directory(entries: list[list[object]], offset: int) -> bytes:
     directory = b"".join(records)
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(directory), offset, 0)
     return directory + end
+
+
+# ---- combining CRC-32s ---------------------------------------------------------------------------
+# zlib's crc32_combine, which Python's zlib module does not expose: shards deflate and checksum their own
+# bytes, and the CRC-32 of the whole follows from each part's CRC-32 and length alone (zlib's GF(2) method:
+# appending n zero bytes to a CRC is a linear map, built by repeated squaring of the one-zero-bit map).
+
+_CRC_POLYNOMIAL = 0xEDB88320
+
+
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    total = 0
+    index = 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[index]
+        vector >>= 1
+        index += 1
+    return total
+
+
+def _gf2_square(matrix: list[int]) -> list[int]:
+    return [_gf2_times(matrix, row) for row in matrix]
+
+
+def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """The CRC-32 of A + B from crc32(A), crc32(B) and len(B)."""
+    if length2 <= 0:
+        return crc1
+    odd = [_CRC_POLYNOMIAL] + [1 << n for n in range(31)]  # one zero bit
+    even = _gf2_square(odd)  # two zero bits
+    odd = _gf2_square(even)  # four zero bits
+    while True:
+        even = _gf2_square(odd)
+        if length2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        length2 >>= 1
+        if not length2:
+            break
+        odd = _gf2_square(even)
+        if length2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        length2 >>= 1
+        if not length2:
+            break
+    return crc1 ^ crc2
+
+
+def combine(parts: list[Crc]) -> Crc:
+    """One member's CRC-32 and sizes from those of its consecutive parts."""
+    whole = Crc()
+    for part in parts:
+        crc = crc32_combine(whole.crc, part.crc, part.size)
+        whole = Crc(crc, whole.size + part.size, whole.compressed + part.compressed)
+    return whole

@@ -42,6 +42,7 @@ from exports.formats.cells import (
     wall_time,
 )
 from exports.formats.deflate import (
+    DESCRIPTOR_SIZE,
     FLAG_DESCRIPTOR,
     LIMIT_32,
     Crc,
@@ -94,7 +95,7 @@ _WIDTHS = {
 _HEADER_PADDING = 4
 _MAX_WIDTH = 60
 # A sheet's XML must stay below 4 GiB (no ZIP64): leave room for the closing tags.
-_MAX_SHEET_BYTES = LIMIT_32 - 1_000_000
+MAX_SHEET_XML_BYTES = LIMIT_32 - 1_000_000
 
 
 def column_letter(index: int) -> str:
@@ -202,13 +203,14 @@ class XlsxWriter:
         state: dict[str, Any],
         *,
         neutralize_formulas: bool = True,
-        max_sheet_rows: int = MAX_SHEET_ROWS,
+        max_sheet_rows: int | None = None,
         zone: tzinfo = UTC,
     ) -> None:
         self._columns = list(columns)
         self._zone = zone
         self._neutralize = neutralize_formulas
-        self._max_rows = max_sheet_rows
+        # Read when the writer is made, so tests can lower the module's limit to cross sheets in a few rows.
+        self._max_rows = max_sheet_rows or MAX_SHEET_ROWS
         self._letters = [column_letter(i) for i in range(len(self._columns))]
         self._styles = _Styles()
         datetime_style = self._styles.index_of(DEFAULT_FORMATS["DATETIME"])
@@ -220,6 +222,12 @@ class XlsxWriter:
         self._sheet_rows: list[int] = [int(n) for n in state.get("sheets", [])]
         self._rows: int = int(state.get("rows", 0))  # rows in the open sheet, header included
         self._sheet = Crc.load(state.get("sheet"))
+        # A shard's part of the file (`shard_start_state`): offsets are the shard's own, and where a sheet
+        # ends the data descriptor is left out (its CRC and sizes cover other shards' parts too): the
+        # finalizing step stages it there (`take_cuts` says where), with what follows the last sheet.
+        self._shard = bool(state.get("shard"))
+        self._segments: list[list[int]] = [list(segment) for segment in state.get("segments", [])]
+        self._cuts: list[int] = []
 
     # ---- the FormatWriter protocol ---------------------------------------------------------------
 
@@ -230,12 +238,16 @@ class XlsxWriter:
         out: list[bytes] = []
         pending: list[bytes] = []
         pending_size = 0
+        # A shard sees only its own part of a sheet: the finalizing step checks the whole sheet's size.
+        max_bytes = LIMIT_32 if self._shard else MAX_SHEET_XML_BYTES
         for row in rows:
             xml = self._row_xml(row, self._rows + 1)
-            if self._rows >= self._max_rows or self._sheet.size + pending_size + len(xml) > _MAX_SHEET_BYTES:
+            if self._rows >= self._max_rows or self._sheet.size + pending_size + len(xml) > max_bytes:
                 out.append(self._deflate(b"".join(pending)))
                 pending, pending_size = [], 0
                 out.append(self._close_sheet())
+                if self._shard:
+                    self._cuts.append(sum(map(len, out)))
                 out.append(self._open_sheet())
                 xml = self._row_xml(row, self._rows + 1)
             pending.append(xml)
@@ -257,13 +269,21 @@ class XlsxWriter:
         return b"".join(out) + directory
 
     def state(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "offset": self._offset,
             "entries": self._entries,
             "sheets": self._sheet_rows,
             "rows": self._rows,
             "sheet": self._sheet.dump(),
         }
+        if self._shard:
+            state |= {"shard": True, "segments": self._segments}
+        return state
+
+    def take_cuts(self) -> list[int]:
+        """Offsets in the bytes the last `write` returned where a sheet's data descriptor belongs (shards only)."""
+        cuts, self._cuts = self._cuts, []
+        return cuts
 
     # ---- ZIP entries -----------------------------------------------------------------------------
 
@@ -283,6 +303,12 @@ class XlsxWriter:
         body = self._deflate(tail.encode())
         final = self._sheet.finish()
         self._advance(len(final))
+        if self._shard:
+            self._segments.append([len(self._sheet_rows) + 1, *self._sheet.dump()])
+            self._advance(DESCRIPTOR_SIZE)  # staged in its place when the shards are committed
+            self._sheet_rows.append(self._rows)
+            self._rows = 0
+            return body + final
         descriptor = data_descriptor(self._sheet)
         self._advance(len(descriptor))
         entry = self._entries[-1]

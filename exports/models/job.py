@@ -89,6 +89,9 @@ class Checkpoint(BaseModel):
     # While written in one chain every staged block is hashed; shards are hashed from the committed file.
     sha256_state: str | None = None
     hashed_bytes: int = 0
+    # Shards whose starts, taken from the count, no longer held at commit: the export was restarted as one
+    # chain (`restart_unsharded`), and a late message for one of these shards is a stale copy.
+    shards_dropped: int = 0
 
     def warning_summary(self) -> tuple[int, list[CellWarning]]:
         """Every warning of the job and the first few in file order (shards hold theirs in key order)."""
@@ -110,6 +113,10 @@ class ShardState(BaseModel):
     done: bool = False
     warnings: int = 0
     warning_samples: list[CellWarning] = Field(default_factory=list)
+    # The shard's writer state after its last batch (a gzip CRC-32, an XLSX sheet's place, ...), and where
+    # the finalizing step puts blocks between its own: [batch, parts of that batch before it].
+    format_state: dict[str, Any] = Field(default_factory=dict)
+    holes: list[list[int]] = Field(default_factory=list)
 
 
 class DeliveryAttempt(CamelModel):
@@ -209,6 +216,20 @@ class ExportJob(BaseModel):
         if checkpoint.shard_bounds:
             checkpoint.shards = [ShardState() for _ in range(len(checkpoint.shard_bounds) + 1)]
         return bool(checkpoint.shard_bounds)
+
+    def restart_unsharded(self) -> None:
+        """The shards' bytes cannot be joined into the file (the source changed since it was counted):
+        the export is written again, as one chain, from the start; the total stays the count's."""
+        checkpoint = self.checkpoint
+        self.checkpoint = Checkpoint(
+            seq=checkpoint.seq,
+            counted=checkpoint.counted,
+            redrives=checkpoint.redrives,
+            shards_dropped=len(checkpoint.shards),
+        )
+        self.stage = JobStage.EXPORTING
+        self.processed_rows = 0
+        self.progress = 0
 
     def record_batch(
         self,

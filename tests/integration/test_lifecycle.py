@@ -137,9 +137,9 @@ def test_a_small_export_of_one_organization_finishes_while_a_big_one_of_another_
     queue: Callable[[str], QueueClient],
 ) -> None:
     big_org, small_org = f"org-big-{uuid.uuid4().hex[:8]}", f"org-small-{uuid.uuid4().hex[:8]}"
-    # Cases only: the big export reads one table, and EXPORTS_ROWS_PER_BATCH=1000 makes it 6 batches
-    # (JSON, so one chain of batches: the test host shards CSV and JSONL above 1,000 rows).
-    load(tables, "cases", big_org, 6_000, records_table=None)
+    # Cases only: the big export reads one table. The test host shards above 1,000 rows, at most 16 shards:
+    # 17,000 rows are 8 shards of 2,000 and one of 1,000, in batches of EXPORTS_ROWS_PER_BATCH=1000.
+    load(tables, "cases", big_org, 17_000, records_table=None)
     load(tables, "cases", small_org, 1_000, records_table=None)
     big_api = Api(local_host.base_url, principal(big_org, "u-big", "access_reports"))
     small_api = Api(local_host.base_url, principal(small_org, "u-small", "access_reports"))
@@ -151,7 +151,9 @@ def test_a_small_export_of_one_organization_finishes_while_a_big_one_of_another_
         big = big_api.post("/exports", json=body).json()["jobId"]
         line = work[big_org].take()
         # Harder than requesting both together: the big one has a head start and is already writing batches.
-        host.run(line.pop(0))  # counting, and the first batch in the same invocation
+        host.run(line.pop(0))  # counting: one message per shard
+        line += work[big_org].take()
+        host.run(line.pop(0))  # the first shard's first batch
         line += work[big_org].take()
         assert big_api.get(f"/exports/{big}").json()["processedRows"] == 1_000
         small = small_api.post("/exports", json=body).json()["jobId"]
@@ -166,13 +168,13 @@ def test_a_small_export_of_one_organization_finishes_while_a_big_one_of_another_
         small_done = small_api.get(f"/exports/{small}").json()
         big_then = big_api.get(f"/exports/{big}").json()
         assert small_done["status"] == "completed" and small_done["totalRows"] == 1_000, small_done
-        assert big_then["status"] == "running" and 0 < big_then["processedRows"] < 6_000, big_then
+        assert big_then["status"] == "running" and 0 < big_then["processedRows"] < 17_000, big_then
 
         # The big one, still running, is deleted: cancelled first, then its file (staged blocks) removed.
         assert big_api.request("DELETE", f"/exports/{big}").status_code == 204
         work[big_org].give_back(line)  # its next step, for the host: it finds the job cancelled
     cancelled = big_api.wait_for(big, "cancelled", timeout=10)
-    assert cancelled["deletedAt"] and cancelled["processedRows"] < 6_000
+    assert cancelled["deletedAt"] and cancelled["processedRows"] < 17_000
     blob = blobs.get_blob_client("exports", blob_name(tables, big_org, big))
     deadline = time.monotonic() + 15
     while blob.exists() or blob_has_blocks(blob):

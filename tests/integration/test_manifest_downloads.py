@@ -16,7 +16,7 @@ from tests.conftest import Api
 
 pytestmark = pytest.mark.integration
 
-ROWS = 1_500  # two batches with the test host's EXPORTS_ROWS_PER_BATCH=1000, two shards for CSV and JSONL
+ROWS = 1_500  # two batches with the test host's EXPORTS_ROWS_PER_BATCH=1000, two shards
 
 
 def download(api: Api, path: str) -> bytes:
