@@ -85,7 +85,8 @@ class Settings(BaseSettings):
     block_size_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
     # Sharding: an export of more than `shard_rows` source rows is split into key ranges of at
     # least that many rows, each written by its own chain of queue messages, at most `max_shards` of them
-    # (1 turns sharding off). Only formats whose parts concatenate (CSV and JSONL, uncompressed) shard.
+    # (1 turns sharding off). Every format shards (exports/formats/shard_join.py); per-record and sorted
+    # exports run as one chain.
     shard_rows: int = Field(default=250_000, ge=1_000)
     max_shards: int = Field(default=16, ge=1, le=64)
     # A stale work message re-drives its job only when the job has not moved for this long.
