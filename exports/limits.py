@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 
 from exports.job_ids import job_ids_of_day
 from exports.models import ExportJob, WorkMessage
@@ -30,6 +30,10 @@ class OrganizationLimits:
     jobs: JobStore
     work: WorkQueue
     clock: Clock
+    # (organization, UTC day) found at the quota: jobs are never removed, so that day stays full and later
+    # creates are refused without reading the day's keys again (a client retrying over the quota would
+    # otherwise cost a quota's worth of key reads per refusal). One set per service, so per process.
+    full_days: set[tuple[str, date]] = field(default_factory=set)
 
     def take_daily_quota(self, organization_id: str, at: datetime) -> None:
         """Refuses a create at `at` when the organization's jobs of that UTC day already reach the quota.
@@ -42,9 +46,16 @@ class OrganizationLimits:
         """
         quota = self.settings.daily_quota_per_org
         day = at.astimezone(UTC).date()
-        first_id, end_id = job_ids_of_day(day)
-        requested = self.jobs.count_ids(organization_id, first_id, end_id, quota)
+        if (organization_id, day) in self.full_days:
+            requested = quota
+        else:
+            first_id, end_id = job_ids_of_day(day)
+            requested = self.jobs.count_ids(organization_id, first_id, end_id, quota)
         if requested >= quota:
+            if (organization_id, day) not in self.full_days:
+                # Past days are over: forget them.
+                self.full_days.difference_update([key for key in list(self.full_days) if key[1] < day])
+                self.full_days.add((organization_id, day))
             midnight = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
             raise QuotaExceeded(
                 f"Your organization has requested {requested} exports today, the daily limit "

@@ -112,6 +112,29 @@ def test_each_organization_has_its_own_quota(analyst: Principal) -> None:
         world.service.create(analyst, csv())
 
 
+def test_a_day_found_full_is_refused_without_counting_again_until_midnight(analyst: Principal) -> None:
+    world = make_world(daily_quota_per_org=1)
+    at(world, MIDNIGHT - timedelta(hours=1))
+    world.service.create(analyst, csv())
+    counts: list[str] = []
+    count_ids = world.jobs.count_ids
+
+    def counting(organization_id: str, first_id: str, end_id: str, limit: int) -> int:
+        counts.append(organization_id)
+        return count_ids(organization_id, first_id, end_id, limit)
+
+    world.jobs.count_ids = counting  # type: ignore[method-assign]
+    for _ in range(3):
+        with pytest.raises(QuotaExceeded) as refused:
+            world.service.create(analyst, csv())
+        assert refused.value.retry_after_seconds == 3601
+    assert counts == [ORG_A]  # the first refusal counted; the day stays full (jobs are never removed)
+
+    at(world, MIDNIGHT)
+    world.service.create(analyst, csv())
+    assert counts == [ORG_A, ORG_A]
+
+
 def test_the_count_stops_at_the_limit(analyst: Principal) -> None:
     world = make_world()
     for _ in range(5):
