@@ -15,6 +15,7 @@ import orjson
 from exports import datasets
 from exports.events import Resolver, check_callback_url, rejection_for
 from exports.formats import FormatOptions, content_type, file_extension
+from exports.job_ids import new_job_id
 from exports.job_writer import log_fields
 from exports.messages import InvalidRequestMessage
 from exports.models import ColumnSpec, CreateExportRequest, Dataset, ExportJob, ExportRequestMessage, WorkMessage
@@ -31,13 +32,6 @@ log = logging.getLogger("exports.service")
 lifecycle_log = logging.getLogger("exports.lifecycle")
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
-# Job ids sort newest first in a partition: an inverted millisecond clock, then a uuid4 (122 random bits).
-_INVERTED_CLOCK_BASE = 10**13 - 1
-
-
-def new_job_id(created_at: datetime) -> str:
-    inverted = _INVERTED_CLOCK_BASE - int(created_at.timestamp() * 1000)
-    return f"{inverted:013d}-{uuid.uuid4().hex}"
 
 
 def scoped_idempotency_key(user_id: str, key: str) -> str:
@@ -81,7 +75,8 @@ class Intake:
     clock: Clock
     resolve: Resolver
     outbox: Outbox
-    take_quota: Callable[[str], None]
+    # (organization, the create's time): refuses with QuotaExceeded when that UTC day's quota is used up.
+    take_quota: Callable[[str, datetime], None]
 
     def create(
         self,
@@ -107,8 +102,10 @@ class Intake:
                     return job, False
                 # The first attempt claimed the key and died before recording the job: finish it now.
                 job_id = existing
-        # A repeat (above) is not a new request; over the quota nothing is recorded or queued.
-        self.take_quota(principal.organization_id)
+        # A repeat (above) is not a new request; over the quota nothing is recorded or queued. The quota counts
+        # the day's recorded jobs, so the count comes right before the insert: the shorter the gap between the
+        # two, the fewer concurrent creates can pass one count (README, "Job lifecycle", Limits).
+        self.take_quota(principal.organization_id, now)
         options = FormatOptions.of(request)
         ext = file_extension(request.format, options)
         job = ExportJob(

@@ -1,20 +1,21 @@
 """Per-organization limits: the daily request quota and the cap on running jobs.
 
-Each limit is one small ETag-guarded record per organization (exports/updates.py changes it), so two
-requests or two workers at once can never both take the last unit of a limit.
+The quota counts the day's jobs in the job table. The cap is one small ETag-guarded record per organization
+(exports/updates.py changes it), so two workers at once can never both take the last running slot.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 
+from exports.job_ids import job_ids_of_day
 from exports.models import ExportJob, WorkMessage
 from exports.ports import Clock, JobStore, LimitRecord, LimitStore, WorkQueue
 from exports.updates import update_job, update_limit
-from shared.errors import ConcurrencyConflict, QuotaExceeded, TooManyRequests
+from shared.errors import ConcurrencyConflict, QuotaExceeded
 from shared.settings import Settings
 
 log = logging.getLogger("exports.lifecycle")
@@ -29,31 +30,39 @@ class OrganizationLimits:
     jobs: JobStore
     work: WorkQueue
     clock: Clock
+    # (organization, UTC day) found at the quota: jobs are never removed, so that day stays full and later
+    # creates are refused without reading the day's keys again (a client retrying over the quota would
+    # otherwise cost a quota's worth of key reads per refusal). One set per service, so per process.
+    full_days: set[tuple[str, date]] = field(default_factory=set)
 
-    def take_daily_quota(self, organization_id: str) -> None:
-        """Counts one request against today's quota (UTC), or refuses it with the wait until midnight."""
-        now = self.clock.now().astimezone(UTC)
-        key = f"requests-{now:%Y-%m-%d}"
+    def take_daily_quota(self, organization_id: str, at: datetime) -> None:
+        """Refuses a create at `at` when the organization's jobs of that UTC day already reach the quota.
 
-        def count_one(record: LimitRecord) -> bool:
-            if record.count >= self.settings.daily_quota_per_org:
-                midnight = datetime.combine(now.date() + timedelta(days=1), time.min, tzinfo=UTC)
-                raise QuotaExceeded(
-                    f"Your organization has requested {record.count} exports today, the daily limit "
-                    f"({self.settings.daily_quota_per_org}); try again after midnight UTC.",
-                    retry_after_seconds=max(1, int((midnight - now).total_seconds()) + 1),
-                    resets_at=midnight,
-                )
-            record.count += 1
-            return True
-
-        try:
-            update_limit(self.limits, organization_id, key, count_one)
-        except ConcurrencyConflict:
-            raise TooManyRequests(
-                "Too many exports are being requested for your organization at this moment; try again.",
-                retry_after_seconds=1,
-            ) from None
+        Counts the day's jobs themselves (one RowKey range of the organization's partition, ids only), so no
+        record is written and no create waits for another. Every recorded job counts, whatever became of it.
+        Creates that count before any of them is inserted all pass: concurrent creates can go over the quota
+        by at most one less than how many of them are between their count and their insert at one moment;
+        a create is never refused while fewer than the quota are recorded (README, "Job lifecycle").
+        """
+        quota = self.settings.daily_quota_per_org
+        day = at.astimezone(UTC).date()
+        if (organization_id, day) in self.full_days:
+            requested = quota
+        else:
+            first_id, end_id = job_ids_of_day(day)
+            requested = self.jobs.count_ids(organization_id, first_id, end_id, quota)
+        if requested >= quota:
+            if (organization_id, day) not in self.full_days:
+                # Past days are over: forget them.
+                self.full_days.difference_update([key for key in list(self.full_days) if key[1] < day])
+                self.full_days.add((organization_id, day))
+            midnight = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+            raise QuotaExceeded(
+                f"Your organization has requested {requested} exports today, the daily limit "
+                f"({quota}); try again after midnight UTC.",
+                retry_after_seconds=max(1, int((midnight - at).total_seconds()) + 1),
+                resets_at=midnight,
+            )
 
     def take_running_slot(self, job: ExportJob, message: WorkMessage) -> bool:
         """True if the job may start; otherwise it stays queued and its message comes back later.

@@ -105,6 +105,10 @@ class JobStore(Protocol):
     def list_pending_events(self, updated_before: datetime) -> Iterator[ExportJob]:
         """Final jobs whose event is still to publish (the outbox flag), unchanged since the given time."""
 
+    def count_ids(self, organization_id: str, first_id: str, end_id: str, limit: int) -> int:
+        """How many of the organization's jobs have an id in [first_id, end_id), whatever their state; counting
+        stops at `limit`. Reads only the ids: a range of one partition, no entity is written."""
+
 
 class IdempotencyStore(Protocol):
     def claim(self, organization_id: str, key: str, record: IdempotencyRecord) -> IdempotencyRecord | None:
@@ -265,10 +269,9 @@ class AuditLog(Protocol):
 
 @dataclass
 class LimitRecord:
-    """A per-organization limit: the jobs holding running slots, or a day's request count."""
+    """A per-organization limit: the jobs holding running slots."""
 
     job_ids: list[str]
-    count: int = 0
     etag: str | None = None
 
 

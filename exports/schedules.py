@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from exports.intake import Intake, new_job_id
+from exports.intake import Intake
+from exports.job_ids import new_job_id
 from exports.models.schedule import (
     ExportSchedule,
     Frequency,

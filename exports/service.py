@@ -6,12 +6,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from exports.commands import Commands
 from exports.events import Resolver, system_resolver
 from exports.housekeeping import Housekeeping
 from exports.intake import Intake
-from exports.intake import new_job_id as new_job_id  # re-exported: the fault tests name jobs with it
+from exports.job_ids import new_job_id as new_job_id  # re-exported: the fault tests name jobs with it
 from exports.limits import OrganizationLimits
 from exports.messages import InvalidRequestMessage
 from exports.models import (
@@ -69,15 +70,17 @@ class ExportService:
     clock: Clock = field(default_factory=SystemClock)
     monotonic: Callable[[], float] = time.monotonic
     resolve: Resolver = system_resolver
+    # The days the daily quota found full, per organization (exports/limits.py): kept for the service's life.
+    _full_days: set[tuple[str, date]] = field(default_factory=set, repr=False)
 
     # ---- limits: exports/limits.py ------------------------------------------------------------------
 
     @property
     def _org_limits(self) -> OrganizationLimits:
-        return OrganizationLimits(self.settings, self.limits, self.jobs, self.work, self.clock)
+        return OrganizationLimits(self.settings, self.limits, self.jobs, self.work, self.clock, self._full_days)
 
-    def _take_daily_quota(self, organization_id: str) -> None:
-        self._org_limits.take_daily_quota(organization_id)
+    def _take_daily_quota(self, organization_id: str, at: datetime) -> None:
+        self._org_limits.take_daily_quota(organization_id, at)
 
     def _take_running_slot(self, job: ExportJob, message: WorkMessage) -> bool:
         return self._org_limits.take_running_slot(job, message)

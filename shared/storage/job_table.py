@@ -190,6 +190,22 @@ class TableJobStore:
         for entity in self._table.query_entities(query, parameters={"before": updated_before}):
             yield _from_entity(entity)
 
+    def count_ids(self, organization_id: str, first_id: str, end_id: str, limit: int) -> int:
+        query = "PartitionKey eq @org and RowKey ge @first and RowKey lt @end"
+        parameters = {"org": organization_id, "first": first_id, "end": end_id}
+        counted = 0
+        if limit <= 0:
+            return counted
+        # Only the keys, a page of at most 1,000 (the service's maximum): at the default quota one request.
+        keys = self._table.query_entities(
+            query, parameters=parameters, select=["RowKey"], results_per_page=min(limit, 1000)
+        )
+        for _ in keys:
+            counted += 1
+            if counted >= limit:
+                break
+        return counted
+
 
 class TableIdempotencyStore:
     def __init__(self, table: TableClient) -> None:

@@ -22,7 +22,6 @@ class TableLimitStore:
             return LimitRecord(job_ids=[])
         return LimitRecord(
             job_ids=list(orjson.loads(entity.get("JobIdsJson") or "[]")),
-            count=int(entity.get("Count") or 0),
             etag=entity.metadata.get("etag"),
         )
 
@@ -31,7 +30,6 @@ class TableLimitStore:
             "PartitionKey": organization_id,
             "RowKey": key,
             "JobIdsJson": orjson.dumps(record.job_ids).decode(),
-            "Count": record.count,
         }
         with etag_conflicts(f"limit {key} of {organization_id}"):
             if record.etag is None:

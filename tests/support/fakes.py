@@ -83,6 +83,10 @@ class FakeJobStore:
             if job.event_pending and job.updated_at < updated_before:
                 yield job.model_copy(deep=True)
 
+    def count_ids(self, organization_id: str, first_id: str, end_id: str, limit: int) -> int:
+        found = sum(1 for org, job_id in list(self.jobs) if org == organization_id and first_id <= job_id < end_id)
+        return min(found, max(limit, 0))
+
 
 @dataclass
 class FakeIdempotencyStore:

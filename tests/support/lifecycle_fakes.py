@@ -86,14 +86,14 @@ class FakeLimitStore:
         stored = self.records.get((organization_id, key))
         if stored is None:
             return LimitRecord(job_ids=[])
-        return LimitRecord(job_ids=list(stored.job_ids), count=stored.count, etag=stored.etag)
+        return LimitRecord(job_ids=list(stored.job_ids), etag=stored.etag)
 
     def write(self, organization_id: str, key: str, record: LimitRecord) -> None:
         stored = self.records.get((organization_id, key))
         if (stored.etag if stored else None) != record.etag:
             raise ConcurrencyConflict("limit etag")
         self.writes += 1
-        self.records[(organization_id, key)] = LimitRecord(list(record.job_ids), record.count, f"W/{self.writes}")
+        self.records[(organization_id, key)] = LimitRecord(list(record.job_ids), f"W/{self.writes}")
 
 
 @dataclass

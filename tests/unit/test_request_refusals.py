@@ -130,10 +130,10 @@ def test_a_storage_error_while_answering_raises_so_the_message_is_retried_and_an
     assert only_rejection(world).status == 403
 
 
-def test_contention_on_the_quota_counter_is_retried_not_refused() -> None:
+def test_a_transient_429_while_creating_is_retried_not_refused() -> None:
     world = make_world()
 
-    def always_busy(organization_id: str) -> None:
+    def always_busy(organization_id: str, at: datetime) -> None:
         raise TooManyRequests("Too many exports are being requested at this moment.", retry_after_seconds=1)
 
     world.service._take_daily_quota = always_busy  # type: ignore[method-assign]
