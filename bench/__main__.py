@@ -17,20 +17,22 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from bench import postgres
 from bench.ceilings import file_hash, raw_scan, raw_upload
-from bench.common import RESULTS_DIR, Stat, load_rows, org_for, repeat
+from bench.common import RESULTS_DIR, Stat, load_rows, load_ticket_rows, org_for, repeat
 from bench.latency import open_loop_latency, post_latency
-from bench.project import DevHost, headers_for, host_env, run_export
+from bench.project import TICKET_EXPORTS, DevHost, headers_for, host_env, run_export
 from tests.support.azurite import Azurite
 
 FORMATS = ("CSV", "JSONL", "JSON", "XLSX", "CSV+inv")
 NAIVE_FORMATS = ("CSV", "XLSX")
 SOURCES = ("tables", "postgres")
+DATASETS = ("cases", "tickets")
 # The PostgreSQL ceiling and naive peer read what this export reads (its queries, see bench/postgres.py).
 CEILING_EXPORT = "CSV"
 
@@ -45,6 +47,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of every measurement (at least 3)")
     parser.add_argument("--formats", default=",".join(FORMATS))
+    parser.add_argument(
+        "--datasets",
+        default=",".join(DATASETS),
+        help="cases (every part above) and/or tickets (only the ticket exports: tickets, tickets/title)",
+    )
+    parser.add_argument(
+        "--ticket-exports",
+        default=",".join(TICKET_EXPORTS),
+        help="the ticket exports to run: tickets (unsorted CSV) and/or tickets/title (sorted by title)",
+    )
     parser.add_argument("--naive-max-rows", type=int, default=100_000, help="run the naive peer up to this size")
     parser.add_argument(
         "--latency-seconds",
@@ -93,6 +105,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if any(rate <= 0 for rate in args.latency_rates):
         parser.error("--latency-rates are creates per second, each above 0")
     args.sources = list(dict.fromkeys(name.strip() for name in args.sources.split(",") if name.strip()))
+    args.datasets = list(dict.fromkeys(name.strip() for name in args.datasets.split(",") if name.strip()))
+    args.ticket_exports = [name.strip() for name in args.ticket_exports.split(",") if name.strip()]
+    if not args.datasets or any(name not in DATASETS for name in args.datasets):
+        parser.error(f"--datasets takes {' and/or '.join(DATASETS)}, comma-separated")
+    if any(name not in TICKET_EXPORTS for name in args.ticket_exports):
+        parser.error(f"--ticket-exports takes {' and/or '.join(TICKET_EXPORTS)}, comma-separated")
     unknown = [name for name in args.sources if name not in SOURCES]
     if unknown or not args.sources:
         parser.error(f"--sources takes {' and/or '.join(SOURCES)}, comma-separated; not {unknown or 'nothing'}")
@@ -131,7 +149,9 @@ def naive(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = [] if args.only_latency else [int(size) for size in args.sizes.split(",")]
-    formats = [fmt.strip() for fmt in args.formats.split(",") if fmt.strip()]
+    cases = "cases" in args.datasets and not args.only_latency
+    formats = [fmt.strip() for fmt in args.formats.split(",") if fmt.strip()] if cases else []
+    ticket_exports: list[str] = args.ticket_exports if "tickets" in args.datasets and not args.only_latency else []
     sources: list[str] = args.sources[:1] if args.only_latency else args.sources
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
@@ -140,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": sizes,
         "sources": sources,
         # Each of these is keyed by source, then size.
+        "datasets": args.datasets,
         "load": {source: {} for source in sources},
+        "load_tickets": {source: {} for source in sources},
         "ceiling": {source: {} for source in sources},
         "naive": {source: {} for source in sources},
         "project": {source: {} for source in sources},
@@ -169,19 +191,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "postgres" in sources and not postgres_url:
             server, postgres_url = postgres.start_server()
-        if azurite is not None and "tables" in sources:
+        if azurite is not None and "tables" in sources and cases:
             for size in sizes:
                 processes = args.load_processes if size == max(sizes) else 1
                 seconds = load_rows(connection, size, processes=processes)
                 results["load"]["tables"][str(size)] = {"seconds": seconds, "rows_per_s": size / seconds}
                 _say(f"tables: loaded {size:,} rows in {seconds:.0f}s")
-        if server is not None:
+        if server is not None and cases:
             for size in sizes:
                 seconds = postgres.load_rows(postgres_url, size)
                 results["load"]["postgres"][str(size)] = {"seconds": seconds, "rows_per_s": size / seconds}
                 _say(f"postgres: loaded {size:,} rows in {seconds:.0f}s")
+        for size in sizes if ticket_exports else []:
+            if azurite is not None and "tables" in sources:
+                processes = args.load_processes if size == max(sizes) else 1
+                seconds = load_ticket_rows(connection, size, processes=processes)
+                results["load_tickets"]["tables"][str(size)] = {"seconds": seconds, "rows_per_s": size / seconds}
+                _say(f"tables: loaded {size:,} tickets in {seconds:.0f}s")
+            if server is not None:
+                seconds = postgres.load_ticket_rows(postgres_url, size)
+                results["load_tickets"]["postgres"][str(size)] = {"seconds": seconds, "rows_per_s": size / seconds}
+                _say(f"postgres: loaded {size:,} tickets in {seconds:.0f}s")
 
-        for source in sources:
+        for source in sources if cases else []:
             for size in sizes:
                 try:
                     if source == "tables":
@@ -215,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             env = envs[source]
             http = hosts[source] = DevHost(env, "--only", "http")
             for size in sizes:
-                for fmt in formats:
+                for fmt in [*formats, *ticket_exports]:
                     if fmt.startswith("XLSX") and missing_xlsx:
                         results["unavailable"][f"{source} project {fmt}"] = missing_xlsx
                         continue
@@ -232,13 +264,13 @@ def main(argv: list[str] | None = None) -> int:
                         f"{stats['worker_peak_rss_mb'].median:.0f} MB, {stats['batches'].median:.0f} batches"
                     )
 
-            if args.two_workers:
+            if args.two_workers and cases:
                 size = max(sizes)
                 stats = repeat(args.repeat, partial(run_export, http, env, connection, org_for(size), "CSV", workers=2))
                 results["project"][source].setdefault(str(size), {})["CSV/2w"] = _stats_json(stats)
                 _say(f"{source} project CSV {size:,} with 2 workers: {stats['rows_per_s'].median:,.0f} rows/s")
 
-        for size in sizes:
+        for size in sizes if cases else []:
             csv_bytes = None
             for source in sources:
                 csv_entry = results["project"][source].get(str(size), {}).get("CSV")
@@ -414,14 +446,8 @@ def _rows_per_second(size: int, entry: dict[str, Any]) -> dict[str, Any]:
     return {"rps": {"median": size / seconds["median"], "min": size / seconds["max"], "max": size / seconds["min"]}}
 
 
-def render(results: dict[str, Any]) -> str:
-    lines: list[str] = []
-    add = lines.append
+def _render_ceilings_and_naive(results: dict[str, Any], add: Callable[[str], None]) -> None:
     sources: list[str] = results["sources"]
-    add(
-        f"make bench, {results['started_at'][:16]} UTC, {results['machine']['cpus']} CPUs, Python "
-        f"{results['machine']['python']}; every figure: median [min-max] of {results['repeat']} runs"
-    )
     add("")
     add("1. Ceilings, in case rows/s; scan: the cases alone; scan+records: then the records a FLAT_FILE export reads")
     if "tables" in sources:
@@ -461,23 +487,10 @@ def render(results: dict[str, Any]) -> str:
                     f"   {source:<8} {size:>9,}  {fmt:<7} {_fmt(entry, 'seconds', ',.2f'):<24} "
                     f"{_fmt(_rows_per_second(size, entry), 'rps'):<24} {_fmt(entry, 'peak_rss_mb')}"
                 )
-    add("")
-    add("3. This project end to end: POST -> completed through the local host (HTTP process + worker process)")
-    add("   seconds and rows/s: the job's createdAt -> completedAt; busy: summed worker invocation time")
-    add(
-        f"   {'source':<8} {'rows':>9}  {'fmt':<7} {'seconds':<22} {'rows/s':<24} {'busy rows/s':<24} "
-        f"{'worker RSS MB':<16} {'batches':>7}"
-    )
-    for source in sources:
-        for size in results["sizes"]:
-            for fmt, entry in results["project"][source].get(str(size), {}).items():
-                add(
-                    f"   {source:<8} {size:>9,}  {fmt:<7} {_fmt(entry, 'seconds', ',.2f'):<22} "
-                    f"{_fmt(entry, 'rows_per_s'):<24} {_fmt(entry, 'busy_rows_per_s'):<24} "
-                    f"{_fmt(entry, 'worker_peak_rss_mb'):<16} {_median(entry, 'batches') or 0:>7.0f}"
-                )
-    for what, why in results["unavailable"].items():
-        add(f"   {what}: not available ({why.splitlines()[0][:100]})")
+
+
+def _render_ratios(results: dict[str, Any], add: Callable[[str], None]) -> None:
+    sources: list[str] = results["sources"]
     add("")
     add("4. Ratios of medians, each against its own source's ceilings and naive peer. /scan: project rows/s /")
     add("   scan rows/s (busy: worker busy rows/s); /scan+rec: the same against cases+records; x naive: naive")
@@ -492,6 +505,8 @@ def render(results: dict[str, Any]) -> str:
             ceiling = _median(scan, "rows_per_s")
             with_records = _median(scan, "with_records_rows_per_s")
             for fmt, entry in results["project"][source].get(str(size), {}).items():
+                if fmt in TICKET_EXPORTS:  # no ceiling or naive peer of its own
+                    continue
                 naive_entry = results["naive"][source].get(str(size), {}).get(fmt)
                 add(
                     f"   {source:<8} {size:>9,}  {fmt:<7} {_ratio(_median(entry, 'rows_per_s'), ceiling):>6} "
@@ -501,6 +516,50 @@ def render(results: dict[str, Any]) -> str:
                     f"{_ratio(_median(naive_entry, 'seconds'), _median(entry, 'seconds')):>8} "
                     f"{_ratio(_median(entry, 'worker_peak_rss_mb'), _median(naive_entry, 'peak_rss_mb')):>10}"
                 )
+
+
+def render(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    add = lines.append
+    sources: list[str] = results["sources"]
+    add(
+        f"make bench, {results['started_at'][:16]} UTC, {results['machine']['cpus']} CPUs, Python "
+        f"{results['machine']['python']}; every figure: median [min-max] of {results['repeat']} runs"
+    )
+    if "cases" in results.get("datasets", DATASETS):
+        _render_ceilings_and_naive(results, add)
+    add("")
+    add("3. This project end to end: POST -> completed through the local host (HTTP process + worker process)")
+    add("   seconds and rows/s: the job's createdAt -> completedAt; busy: summed worker invocation time")
+    if "tickets" in results.get("datasets", DATASETS):
+        add("   tickets: the ticket dataset, every catalog column as CSV; tickets/title: the same sorted by title")
+    add(
+        f"   {'source':<8} {'rows':>9}  {'fmt':<13} {'seconds':<22} {'rows/s':<24} {'busy rows/s':<24} "
+        f"{'worker RSS MB':<16} {'batches':>7}"
+    )
+    for source in sources:
+        for size in results["sizes"]:
+            for fmt, entry in results["project"][source].get(str(size), {}).items():
+                add(
+                    f"   {source:<8} {size:>9,}  {fmt:<13} {_fmt(entry, 'seconds', ',.2f'):<22} "
+                    f"{_fmt(entry, 'rows_per_s'):<24} {_fmt(entry, 'busy_rows_per_s'):<24} "
+                    f"{_fmt(entry, 'worker_peak_rss_mb'):<16} {_median(entry, 'batches') or 0:>7.0f}"
+                )
+    for source in sources:
+        for size in results["sizes"]:
+            entries = results["project"][source].get(str(size), {})
+            plain, ordered = entries.get("tickets"), entries.get("tickets/title")
+            if plain and ordered:
+                speed = _ratio(_median(ordered, "rows_per_s"), _median(plain, "rows_per_s"))
+                add(
+                    f"   {source} {size:,} tickets sorted by title: {speed}x the unsorted rows/s, worker peak "
+                    f"{_median(ordered, 'worker_peak_rss_mb') or 0:.0f} MB against "
+                    f"{_median(plain, 'worker_peak_rss_mb') or 0:.0f} MB"
+                )
+    for what, why in results["unavailable"].items():
+        add(f"   {what}: not available ({why.splitlines()[0][:100]})")
+    if "cases" in results.get("datasets", DATASETS):
+        _render_ratios(results, add)
     latency = results.get("latency")
     if latency and "open_loop" in latency:
         add("")

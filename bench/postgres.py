@@ -66,6 +66,21 @@ def load_rows(dsn: str, rows: int) -> float:
     return time.monotonic() - started
 
 
+def load_ticket_rows(dsn: str, rows: int) -> float:
+    """Loads `rows` synthetic tickets into the size's organization, as `common.load_ticket_rows` does in Azurite."""
+    from tools.load_postgres import apply_reference_schema, load_tickets
+
+    started = time.monotonic()
+    organization = org_for(rows)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        apply_reference_schema(conn)
+        loaded = 0
+        for start in range(1, rows + 1, LOAD_SLICE):
+            loaded += load_tickets(conn, organization, min(LOAD_SLICE, rows + 1 - start), seed=LOAD_SEED, start=start)
+    assert loaded == rows, (loaded, rows)
+    return time.monotonic() - started
+
+
 class _Recorder:
     """A connection that notes every statement it runs before running it."""
 

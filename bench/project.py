@@ -27,7 +27,9 @@ from bench.common import vm_hwm_mb
 from shared.auth import encode_principal
 from tests.support.azurite import PROJECT_ROOT, free_port
 
-ROLES = ["access_reports", "manage_system_settings"]
+ROLES = ["access_reports", "import_export_tickets", "manage_system_settings"]
+# The ticket dataset's exports: the whole catalog as CSV, unsorted and sorted by title (an external merge sort).
+TICKET_EXPORTS = ("tickets", "tickets/title")
 _DURATION = re.compile(r"Executed 'Functions\.[^']+' \(\w+, Id=[^,]*, Duration=(\d+)ms\)")
 
 
@@ -108,11 +110,15 @@ def headers_for(organization: str) -> dict[str, str]:
 
 
 def export_body(fmt: str) -> dict[str, Any]:
-    """The POST body of the FLAT_FILE export `fmt`: "CSV", "JSONL", "JSON", "XLSX" or "CSV+inv".
+    """The POST body of the FLAT_FILE export `fmt`: "CSV", "JSONL", "JSON", "XLSX" or "CSV+inv"; or of a ticket
+    export (`TICKET_EXPORTS`): "tickets" (every catalog column, CSV) or "tickets/title" (the same, sorted by title).
 
     "CSV" and the other plain formats: the 29 core case columns (RIU and investigation counts come from
     the records); "CSV+inv": the default FLAT_FILE, which adds 30 columns of up to 3 investigations.
     """
+    if fmt in TICKET_EXPORTS:
+        _, _, sort_field = fmt.partition("/")
+        return {"dataset": "tickets", "format": "CSV", **({"sortField": sort_field} if sort_field else {})}
     base, _, extra = fmt.partition("+")
     return {"dataset": "cases", "exportType": "FLAT_FILE", "format": base, "includeInvestigations": extra == "inv"}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from exports.models import (
 )
 from exports.ports import KEY
 from exports.shards import ShardSteps
-from exports.sorting import run_name, write_run
+from exports.sorting import LINE_OVERHEAD, run_name, write_run
 from shared.errors import ConcurrencyConflict, ExportFailed
 
 log = logging.getLogger("exports.service")
@@ -104,20 +103,38 @@ class Counting:
     # ---- shards ----------------------------------------------------------------------------------
 
     def _sort_into_runs(self, job: ExportJob, plan: datasets.SortedPlan) -> None:
-        """The counting stage of a sorted export: sorted runs of one batch each, in blob storage."""
+        """The counting stage of a sorted export: sorted runs of `EXPORTS_SORT_RUN_BYTES` each, in blob storage.
+
+        A run holds lines (a sort key and what the row needs), never entities, and is cut once its lines
+        take the run size (a line larger than it makes a run of its own).
+        """
         checkpoint = job.checkpoint
         deadline = self.writer.monotonic() + self.writer.settings.batch_time_budget_seconds
-        size = self.writer.settings.rows_per_batch
+        budget = self.writer.settings.sort_run_bytes
+        line_of = plan.sort_lines()
+        units = iter(plan.units(self.writer.source, checkpoint.count_cursor))
         while True:
-            batch = list(itertools.islice(plan.units(self.writer.source, checkpoint.count_cursor), size))
-            if batch:
-                batch.sort(key=plan.sort_key)
+            lines: list[bytes] = []
+            held = 0
+            last: str | None = None
+            finished = True
+            for unit in units:
+                line = line_of(unit)
+                lines.append(line)
+                held += len(line) + LINE_OVERHEAD
+                key = str(unit[KEY])
+                if last is None or key > last:
+                    last = key
+                if held >= budget:
+                    finished = False
+                    break
+            if lines:
                 name = run_name(self.writer.settings.sort_runs_prefix, job.blob_name, checkpoint.sort_runs)
-                write_run(self.writer.runs, name, [plan.encode_unit(entity) for entity in batch])
+                checkpoint.counted += len(lines)
+                write_run(self.writer.runs, name, lines)
                 checkpoint.sort_runs += 1
-                checkpoint.counted += len(batch)
-                checkpoint.count_cursor = max(str(entity[KEY]) for entity in batch)
-            if len(batch) < size:
+                checkpoint.count_cursor = last
+            if finished:
                 job.finish_counting()  # a sorted export has no shard bounds: never sharded
                 break
             if self.writer.monotonic() > deadline:

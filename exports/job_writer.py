@@ -58,7 +58,7 @@ class JobWriter:
                 run_name(self.settings.sort_runs_prefix, job.blob_name, index)
                 for index in range(job.checkpoint.sort_runs)
             ]
-            return merge(self.runs, names, job.checkpoint.cursor, sorted_plan.decode_unit, sorted_plan.sort_key)
+            return merge(self.runs, names, job.checkpoint.cursor, sorted_plan.split_line, sorted_plan.decode_unit)
         return plan.units(self.source, job.checkpoint.cursor)
 
     def _rows(

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     rows_per_batch: int = Field(default=50_000, ge=1_000, le=1_000_000)
     # Batches are cut at multiples of this many rows, so the file never depends on where a cut fell.
     chunk_rows: int = Field(default=1_000, ge=1, le=100_000)
+    # A sorted export sorts its rows in runs of at most this many bytes of sort keys and row data (each
+    # run is held once more while it is written, so a sort needs about twice this), then merges them.
+    sort_run_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     batch_time_budget_seconds: float = Field(default=120.0, gt=0, le=540)
     block_size_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
     # Sharding: an export of more than `shard_rows` source rows is split into key ranges of at

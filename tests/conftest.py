@@ -32,6 +32,8 @@ HOST_ENV = {
     "EXPORTS_CHUNK_ROWS": "100",
     # Exports of more than 1,000 rows are sharded (every format), so integration tests cover shards too.
     "EXPORTS_SHARD_ROWS": "1000",
+    # Sorted exports of a few thousand tickets sort in dozens of runs, so the merge reads many runs on Azurite.
+    "EXPORTS_SORT_RUN_BYTES": "65536",
     "EXPORTS_REDRIVE_AFTER_SECONDS": "30",
     # Lifecycle: callbacks to a receiver on 127.0.0.1, per-organization secrets derived from a
     # test key (tests.support.webhooks derives the same), and short waits so retries show within a test.

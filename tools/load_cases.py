@@ -54,10 +54,19 @@ def load(
 
 
 def load_tickets(
-    service: TableServiceClient, table: str, organization_id: str, rows: int, *, seed: int = 1, threads: int = 4
+    service: TableServiceClient,
+    table: str,
+    organization_id: str,
+    rows: int,
+    *,
+    seed: int = 1,
+    start: int = 1,
+    threads: int = 4,
 ) -> int:
+    """Loads `rows` tickets numbered from `start` (a range of them: the benchmark loads ranges in parallel)."""
     service.create_table_if_not_exists(table)
-    return _load(service.get_table_client(table), synthetic_tickets(organization_id, rows, seed=seed), threads)
+    tickets = synthetic_tickets(organization_id, rows, seed=seed, start=start)
+    return _load(service.get_table_client(table), tickets, threads)
 
 
 def load_entities(service: TableServiceClient, table: str, entities: Iterable[dict[str, Any]]) -> int:

@@ -27,13 +27,14 @@ class ExportPlan(Protocol):
 class SortedPlan(ExportPlan, Protocol):
     """A plan whose units must be sorted before they are written: sorted runs, then a merge."""
 
-    def sort_key(self, unit: dict[str, Any]) -> Any:
-        """The unit's place in the file; units compare by it."""
+    def sort_lines(self) -> Callable[[dict[str, Any]], bytes]:
+        """Turns a unit into its line of a sorted run (exports/sorting.py): lines compare as the units' places
+        in the file, and hold only what the unit's rows need."""
 
-    def encode_unit(self, unit: dict[str, Any]) -> bytes:
-        """One line of a sorted run, read back exactly by `decode_unit`."""
+    def split_line(self, line: bytes) -> tuple[bytes, bytes]:
+        """A run line's key (lines compare by it) and its payload, which `decode_unit` reads back."""
 
-    def decode_unit(self, line: bytes) -> dict[str, Any]: ...
+    def decode_unit(self, payload: bytes) -> dict[str, Any]: ...
 
 
 def sorting_for(plan: ExportPlan) -> SortedPlan | None:

@@ -12,7 +12,7 @@ import math
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import orjson
@@ -21,7 +21,9 @@ from exports import dates
 from exports.datasets.columns import CellWarnings, DataType, RowChecker, as_text, fits
 from exports.datasets.tags import CONTAINER_EXPECTED, Malformed, json_property, json_text, read_container
 from exports.models import ColumnSpec, CreateExportRequest, FilterOperator, ViewFilter
-from exports.ports import KEY, Predicate, PredicateOp, RowQuery, RowSource
+from exports.ports import KEY, RECORD, Predicate, PredicateOp, RowQuery, RowSource
+from exports.sorting import descending as descending_key
+from exports.sorting import escape, int_key, run_line, split_run_line, text_key
 from shared.errors import ValidationFailed
 
 MAX_IN_VALUES = 100
@@ -363,18 +365,85 @@ class TicketPlan:
 
     # ---- sorting ---------------------------------------------------------------------------------
 
-    def encode_unit(self, unit: dict[str, Any]) -> bytes:
-        return encode_entity(unit)
+    def sort_lines(self) -> Callable[[dict[str, Any]], bytes]:
+        """Turns a ticket into its line of a sorted run: its sort key, then only what its row needs."""
+        field = self.request.sort_field
+        assert field is not None
+        dtype = field_type(field) or DataType.TEXT
+        descending = self.request.sort_direction == "desc"
+        names = [spec.name for spec in self.columns]
+        kept = {KEY: None, RECORD: None}
+        kept.update((FIELD_BY_NAME[name][2], None) for name in names if not name.startswith(CUSTOM_PREFIX))
+        if any(name.startswith(CUSTOM_PREFIX) for name in names):
+            kept[CUSTOM_FIELDS] = None
+        props = tuple(kept)
 
-    def decode_unit(self, line: bytes) -> dict[str, Any]:
-        return decode_entity(line)
+        def line(entity: dict[str, Any]) -> bytes:
+            key = sort_key_bytes(_value(entity, field), str(entity[KEY]), dtype, descending)
+            row = {prop: entity[prop] for prop in props if prop in entity}
+            return run_line(key, encode_entity(row))
+
+        return line
+
+    def split_line(self, line: bytes) -> tuple[bytes, bytes]:
+        """A run line's key and payload; a line of a run written by the previous version (a whole entity,
+        `[entity, types]` or a plain object) gets its key computed here, by the same rule."""
+        if line[:1] in (b"[", b"{"):
+            entity = decode_entity(line)
+            field = self.request.sort_field
+            assert field is not None
+            key = sort_key_bytes(
+                _value(entity, field),
+                str(entity[KEY]),
+                field_type(field) or DataType.TEXT,
+                self.request.sort_direction == "desc",
+            )
+            return escape(key), line
+        return split_run_line(line)
+
+    def decode_unit(self, payload: bytes) -> dict[str, Any]:
+        return decode_entity(payload)
 
     def sort_key(self, entity: dict[str, Any]) -> SortKey:
+        """The ordering rule as objects that compare: what `sort_key_bytes` encodes (tests hold one to the other)."""
         field = self.request.sort_field
         assert field is not None
         value = _value(entity, field)
         dtype = field_type(field) or DataType.TEXT
         return SortKey(value, str(entity[KEY]), self.request.sort_direction == "desc", misfit=not fits(value, dtype))
+
+
+def sort_key_bytes(value: Any, key: str, dtype: DataType, descending: bool) -> bytes:
+    """`SortKey`'s order as bytes: comparing two such keys bytewise compares the SortKeys.
+
+    A class first (a value of the column's type, then one of another type, then empty: the same either
+    way), then the value (reversed when descending), then the record id, always ascending. Times compare
+    as instants in microseconds (the same instant in two offsets ties, as datetimes do); a time without a
+    zone, which no source gives, is read as UTC.
+    """
+    if value is None or value == "":
+        return _EMPTY + text_key(key)
+    if not fits(value, dtype):
+        part, kind = _text_part(as_text(value)), _MISFIT
+    elif isinstance(value, str):
+        part, kind = _text_part(value), _FITS
+    elif isinstance(value, datetime):
+        moment = value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
+        part, kind = int_key((moment - _EPOCH) // _MICROSECOND), _FITS
+    elif isinstance(value, int):
+        part, kind = int_key(value), _FITS
+    else:  # no ticket column has another type
+        raise TypeError(f"no sort key for a {type(value).__name__} in a {dtype.value} column")
+    return kind + (descending_key(part) if descending else part) + text_key(key)
+
+
+def _text_part(text: str) -> bytes:
+    return text_key(collation_key(text)) + text_key(text.casefold()) + text_key(text)
+
+
+_FITS, _MISFIT, _EMPTY = b"\x01", b"\x02", b"\x03"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class SortKey:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
 
 from tests.conftest import Api, download_csv
 from tests.support.fixed_data import fixed_cases, fixed_records, fixed_tags
@@ -188,6 +190,38 @@ def test_a_ticket_view_export_applies_its_snapshot(admin_api: Api, org: str, loa
     expected.sort(key=lambda t: (-t["CreatedAt"].timestamp(), t["RowKey"]))
     assert [int(row["ticket_number"]) for row in rows] == [t["Number"] for t in expected] and expected
     assert list(rows[0]) == ["ticket_number", "title", "status", "created_at"]
+
+
+@pytest.mark.parametrize(("field", "direction"), [("title", "desc"), ("created_at", "asc")])
+def test_a_sorted_ticket_export_is_the_unsorted_one_sorted_by_the_rule_from_many_runs(
+    admin_api: Api,
+    org: str,
+    load_tickets: Callable[..., int],
+    tables: TableServiceClient,
+    blobs: BlobServiceClient,
+    field: str,
+    direction: str,
+) -> None:
+    # 2,500 tickets with every catalog column take ~2.5 MB of run lines: dozens of runs at the test host's
+    # EXPORTS_SORT_RUN_BYTES (64 KiB), merged on Azurite.
+    from exports.datasets.tickets import TicketPlan
+    from exports.models import CreateExportRequest
+    from exports.ports import KEY
+    from tools.synthetic_tickets import synthetic_tickets
+
+    load_tickets(org, 2_500)
+    body = {"dataset": "tickets", "format": "CSV", "sortField": field, "sortDirection": direction}
+    sorted_job = admin_api.post("/exports", json=body).json()["jobId"]
+    unsorted_job = admin_api.post("/exports", json={"dataset": "tickets", "format": "CSV"}).json()["jobId"]
+    rows = download_csv(admin_api, sorted_job)
+    unsorted = {row["ticket_number"]: row for row in download_csv(admin_api, unsorted_job)}
+    plan = TicketPlan(org, CreateExportRequest.model_validate(body), [])
+    tickets = sorted(synthetic_tickets(org, 2_500), key=lambda t: plan.sort_key({**t, KEY: t["RowKey"]}))
+    assert rows == [unsorted[str(t["Number"])] for t in tickets]
+    stored = tables.get_table_client("exportjobs").get_entity(org, sorted_job)
+    assert orjson.loads(stored["CheckpointJson"])["sort_runs"] > 20
+    runs = blobs.get_container_client("exports").list_blobs(name_starts_with=f"sort-runs/{stored['BlobName']}/")
+    assert [blob.name for blob in runs] == [], "the runs are deleted once the file is committed"
 
 
 def test_a_ticket_filter_on_an_unknown_field_is_a_422(admin_api: Api) -> None:

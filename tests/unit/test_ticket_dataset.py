@@ -197,7 +197,7 @@ def test_sorting_is_stable_with_nulls_last_and_unicode_case_insensitive(
 
 
 def test_a_large_sorted_export_is_merged_from_bounded_runs(analyst: Principal) -> None:
-    world = make_world(rows_per_batch=1_000, chunk_rows=100)
+    world = make_world(rows_per_batch=1_000, chunk_rows=100, sort_run_bytes=128 * 1024)
     world.load_tickets(ORG_A, 3_500)
     request = CreateExportRequest.model_validate(
         {
@@ -214,7 +214,7 @@ def test_a_large_sorted_export_is_merged_from_bounded_runs(analyst: Principal) -
     assert any(name.endswith("00000.jsonl") for name in world.runs.runs)
     world.drain()
     stored = world.jobs.get(ORG_A, job.job_id)
-    assert stored is not None and stored.status is JobStatus.COMPLETED and stored.checkpoint.sort_runs == 4
+    assert stored is not None and stored.status is JobStatus.COMPLETED and stored.checkpoint.sort_runs >= 4
     import csv
     import io
 
@@ -228,7 +228,7 @@ def test_a_large_sorted_export_is_merged_from_bounded_runs(analyst: Principal) -
 
 def test_a_sorted_export_resumed_after_a_crash_is_byte_identical() -> None:
     def run(crash: bool) -> bytes:
-        world = make_world(rows_per_batch=1_000, chunk_rows=100, block_size_bytes=64 * 1024)
+        world = make_world(rows_per_batch=1_000, chunk_rows=100, block_size_bytes=64 * 1024, sort_run_bytes=64 * 1024)
         world.load_tickets(ORG_A, 2_500)
         request = CreateExportRequest.model_validate(
             {"dataset": "tickets", "format": "CSV", "sortField": "title", "searchTerm": "a"}
