@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -17,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from exports.models import Checkpoint, ColumnSpec, DeliveryAttempt, ExportJob, JobStatus
 from exports.models.request import REQUEST_SNAPSHOT_VERSION, SNAPSHOT_CONTEXT, request_from_snapshot
 from exports.ports import IdempotencyRecord, JobListing
-from shared.errors import ConcurrencyConflict, Conflict, MalformedRequest
+from shared.errors import ConcurrencyConflict, Conflict
 from shared.storage.conflicts import etag_conflicts
+from shared.storage.paging import filled_page
 
 
 class JobEntity(BaseModel):
@@ -154,26 +153,15 @@ class TableJobStore:
         page_size: int,
         continuation_token: str | None,
     ) -> JobListing:
-        query = "PartitionKey eq @org"
-        parameters: dict[str, Any] = {"org": organization_id}
-        if created_by_id is not None:
-            query += " and CreatedById eq @user"
-            parameters["user"] = created_by_id
-        if status is not None:
-            query += " and Status eq @status"
-            parameters["status"] = status.value
-        pages: Any = self._table.query_entities(query, parameters=parameters, results_per_page=page_size).by_page(
-            continuation_token=_decode_token(continuation_token)
+        entities, token = filled_page(
+            self._table,
+            organization_id,
+            created_by_id=created_by_id,
+            status=status.value if status is not None else None,
+            page_size=page_size,
+            continuation_token=continuation_token,
         )
-        jobs: list[ExportJob] = []
-        token: Any = None
-        # A filtered page can come back short (even empty) with a token: keep reading until it is full.
-        for page in pages:
-            jobs.extend(_from_entity(entity) for entity in page)
-            token = pages.continuation_token
-            if len(jobs) >= page_size or not token:
-                break
-        return JobListing(jobs=jobs, continuation_token=_encode_token(token) if token else None)
+        return JobListing(jobs=[_from_entity(entity) for entity in entities], continuation_token=token)
 
     def list_expired(self, now: datetime) -> Iterator[ExportJob]:
         query = "ExpiresAt lt @now and IsCleanedUp eq false"
@@ -231,19 +219,3 @@ class TableIdempotencyStore:
         except ResourceNotFoundError:
             return None
         return IdempotencyRecord(job_id=existing["JobId"], request_hash=existing["RequestHash"])
-
-
-def _encode_token(token: Any) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(token)).decode("ascii")
-
-
-def _decode_token(token: str | None) -> Any:
-    if not token:
-        return None
-    try:
-        decoded = orjson.loads(base64.urlsafe_b64decode(token.encode("ascii")))
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise MalformedRequest("continuationToken is not one this API returned.") from None
-    if not isinstance(decoded, dict) or not all(isinstance(v, str | None) for v in decoded.values()):
-        raise MalformedRequest("continuationToken is not one this API returned.")
-    return decoded

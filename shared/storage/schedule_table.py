@@ -16,7 +16,7 @@ from exports.models.schedule import ExportSchedule, Recurrence, ScheduleCreator,
 from exports.ports import ScheduleListing
 from shared.errors import ConcurrencyConflict, Conflict
 from shared.storage.conflicts import etag_conflicts
-from shared.storage.job_table import _decode_token, _encode_token
+from shared.storage.paging import filled_page
 
 
 def to_entity(schedule: ExportSchedule) -> dict[str, Any]:
@@ -111,26 +111,15 @@ class TableScheduleStore:
         page_size: int,
         continuation_token: str | None,
     ) -> ScheduleListing:
-        query = "PartitionKey eq @org"
-        parameters: dict[str, Any] = {"org": organization_id}
-        if created_by_id is not None:
-            query += " and CreatedById eq @user"
-            parameters["user"] = created_by_id
-        if status is not None:
-            query += " and Status eq @status"
-            parameters["status"] = status
-        pages: Any = self._table.query_entities(query, parameters=parameters, results_per_page=page_size).by_page(
-            continuation_token=_decode_token(continuation_token)
+        entities, token = filled_page(
+            self._table,
+            organization_id,
+            created_by_id=created_by_id,
+            status=status,
+            page_size=page_size,
+            continuation_token=continuation_token,
         )
-        schedules: list[ExportSchedule] = []
-        token: Any = None
-        # A filtered page can come back short (even empty) with a token: keep reading until it is full.
-        for page in pages:
-            schedules.extend(from_entity(entity) for entity in page)
-            token = pages.continuation_token
-            if len(schedules) >= page_size or not token:
-                break
-        return ScheduleListing(schedules=schedules, continuation_token=_encode_token(token) if token else None)
+        return ScheduleListing(schedules=[from_entity(entity) for entity in entities], continuation_token=token)
 
     def due(self, now: datetime) -> Iterator[ExportSchedule]:
         # Across partitions: two comparisons, far inside Table storage's limit of fifteen.
