@@ -125,8 +125,13 @@ def test_a_running_export_shows_its_progress_and_stage_and_can_be_cancelled_and_
     # A ticket export: one ticket's creation time is not a time; it is exported as that text, and the card says so.
     page.get_by_label("Data", exact=True).select_option("tickets")
     page.get_by_label("Format", exact=True).select_option("CSV")
+    before = page.locator("li.job").count()
     page.get_by_role("button", name="Request export").click()
-    warned = newest_card(page)
+    # The new card first, then that card by its job id: the previous test's completed card is not taken for it.
+    expect(page.locator("li.job")).to_have_count(before + 1)
+    warned_id = newest_card(page).get_attribute("data-job-id")
+    assert warned_id
+    warned = page.locator(f'li.job[data-job-id="{warned_id}"]')
     expect(warned).to_have_attribute("data-status", "completed", timeout=60_000)
     expect(warned).to_contain_text(
         "1 value exported as text (first: record 0000000007, created_at: text, expected datetime)"
