@@ -176,6 +176,10 @@ class JobWriter:
                 "The export's manifest already exists with other content; it is never overwritten, so the export "
                 "was stopped. Please request it again."
             )
+        if job.checkpoint.sort_runs:
+            # The file is committed and hashed: the runs it was merged from are not needed again, even by a
+            # repeat of this step, and a job seen completed has none left.
+            self.runs.delete_all(f"{self.settings.sort_runs_prefix}/{job.blob_name}/")
         now = self.clock.now()
         job.complete(size, sha256, hashlib.sha256(manifest).hexdigest(), now, self.retention)
         try:
@@ -199,8 +203,6 @@ class JobWriter:
             ),
         )
         self.outbox.publish_transition(job)
-        if job.checkpoint.sort_runs:
-            self.runs.delete_all(f"{self.settings.sort_runs_prefix}/{job.blob_name}/")
 
     def _join_shards(self, job: ExportJob) -> list[str] | None:
         """Stages the blocks that join the shards (exports/formats/shard_join.py) and returns the file's block
