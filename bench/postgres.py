@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, cast
@@ -53,7 +53,21 @@ def start_server() -> tuple[PrivatePostgres, str]:
 
 def load_rows(dsn: str, rows: int) -> float:
     """Loads `rows` synthetic cases with their records into the size's organization; returns the seconds."""
-    from tools.load_postgres import apply_reference_schema, load
+    from tools.load_postgres import load
+
+    return _load_in_slices(dsn, rows, load)
+
+
+def load_ticket_rows(dsn: str, rows: int) -> float:
+    """Loads `rows` synthetic tickets into the size's organization, as `common.load_ticket_rows` does in Azurite."""
+    from tools.load_postgres import load_tickets
+
+    return _load_in_slices(dsn, rows, load_tickets)
+
+
+def _load_in_slices(dsn: str, rows: int, load: Callable[..., int]) -> float:
+    """Applies the reference schema and loads `rows` with `load`, a slice at a time; returns the seconds."""
+    from tools.load_postgres import apply_reference_schema
 
     started = time.monotonic()
     organization = org_for(rows)
@@ -62,21 +76,6 @@ def load_rows(dsn: str, rows: int) -> float:
         loaded = 0
         for start in range(1, rows + 1, LOAD_SLICE):
             loaded += load(conn, organization, min(LOAD_SLICE, rows + 1 - start), seed=LOAD_SEED, start=start)
-    assert loaded == rows, (loaded, rows)
-    return time.monotonic() - started
-
-
-def load_ticket_rows(dsn: str, rows: int) -> float:
-    """Loads `rows` synthetic tickets into the size's organization, as `common.load_ticket_rows` does in Azurite."""
-    from tools.load_postgres import apply_reference_schema, load_tickets
-
-    started = time.monotonic()
-    organization = org_for(rows)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        apply_reference_schema(conn)
-        loaded = 0
-        for start in range(1, rows + 1, LOAD_SLICE):
-            loaded += load_tickets(conn, organization, min(LOAD_SLICE, rows + 1 - start), seed=LOAD_SEED, start=start)
     assert loaded == rows, (loaded, rows)
     return time.monotonic() - started
 
