@@ -100,7 +100,7 @@ bench: install $(VENV)/.bench-installed
 	$(PY) -m bench
 
 bench-large: install $(VENV)/.bench-installed
-	$(PY) -m bench --sizes 10000,100000,1000000 --naive-max-rows 100000 --load-processes 2 --two-workers --label bench-large
+	$(PY) -m bench --sizes 10000,100000,1000000 --naive-max-rows 100000 --load-processes 2 --label bench-large
 
 $(VENV)/.bench-installed: bench/requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt

@@ -31,6 +31,9 @@ from tests.support.azurite import Azurite
 
 FORMATS = ("CSV", "JSONL", "JSON", "XLSX", "CSV+inv")
 NAIVE_FORMATS = ("CSV", "XLSX")
+# The shard speed-up: these formats of the largest size, cut into this many shards.
+SHARD_FORMATS = ("CSV", "XLSX")
+SPEEDUP_SHARDS = 4
 SOURCES = ("tables", "postgres")
 DATASETS = ("cases", "tickets")
 # The PostgreSQL ceiling and naive peer read what this export reads (its queries, see bench/postgres.py).
@@ -83,9 +86,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--load-processes", type=int, default=2, help="processes loading the largest size")
     parser.add_argument(
-        "--two-workers",
-        action="store_true",
-        help="also run the largest CSV export with 2 worker processes (the speed-up of a second worker)",
+        "--shard-speedup",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the largest CSV and XLSX exports in 4 shards with 1 and then 2 worker processes, side by side",
     )
     parser.add_argument(
         "--shard-rows",
@@ -264,11 +268,23 @@ def main(argv: list[str] | None = None) -> int:
                         f"{stats['worker_peak_rss_mb'].median:.0f} MB, {stats['batches'].median:.0f} batches"
                     )
 
-            if args.two_workers and cases:
+            if args.shard_speedup and cases:
                 size = max(sizes)
-                stats = repeat(args.repeat, partial(run_export, http, env, connection, org_for(size), "CSV", workers=2))
-                results["project"][source].setdefault(str(size), {})["CSV/2w"] = _stats_json(stats)
-                _say(f"{source} project CSV {size:,} with 2 workers: {stats['rows_per_s'].median:,.0f} rows/s")
+                for fmt in SHARD_FORMATS:
+                    if fmt not in formats:
+                        continue
+                    try:
+                        entry = shard_speedup(args.repeat, http, env, connection, size, fmt)
+                    except Exception as error:
+                        results["unavailable"][f"{source} shards {fmt} {size}"] = f"{type(error).__name__}: {error}"
+                        continue
+                    results.setdefault("shards", {}).setdefault(source, {}).setdefault(str(size), {})[fmt] = entry
+                    _say(
+                        f"{source} {fmt} {size:,} in {entry['shards']} shards: 1 worker "
+                        f"{entry['1 worker']['rows_per_s']['median']:,.0f} rows/s, 2 workers "
+                        f"{entry['2 workers']['rows_per_s']['median']:,.0f} rows/s, "
+                        f"{entry['speedup']['median']:.2f}x"
+                    )
 
         for size in sizes if cases else []:
             csv_bytes = None
@@ -347,6 +363,33 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS_DIR / f"{args.label}-latest.json").write_text(path.read_text())
     print(f"\nresults: {path.relative_to(RESULTS_DIR.parent.parent)}")
     return 0
+
+
+def shard_speedup(
+    times: int, http: DevHost, env: dict[str, str], connection: str, size: int, fmt: str
+) -> dict[str, Any]:
+    """One worker process against two on the same export cut into `SPEEDUP_SHARDS` shards, the two
+    alternating run by run so both see the same machine; the speed-up is the median of each pair's ratio."""
+    shard_rows = max(1_000, -(-size // SPEEDUP_SHARDS))
+    sharded = {**env, "EXPORTS_SHARD_ROWS": str(shard_rows)}
+    one: dict[str, Stat] = {}
+    two: dict[str, Stat] = {}
+    ratios = Stat()
+    for _ in range(times):
+        pair = []
+        for workers, stats in ((1, one), (2, two)):
+            found = run_export(http, sharded, connection, org_for(size), fmt, workers=workers)
+            for key, value in found.items():
+                stats.setdefault(key, Stat()).values.append(value)
+            pair.append(found["rows_per_s"])
+        ratios.values.append(pair[1] / pair[0])
+    return {
+        "shards": SPEEDUP_SHARDS,
+        "shard_rows": shard_rows,
+        "1 worker": _stats_json(one),
+        "2 workers": _stats_json(two),
+        "speedup": ratios.as_json(),
+    }
 
 
 def job_creation(args: argparse.Namespace, http: DevHost, env: dict[str, str]) -> dict[str, Any]:
@@ -474,11 +517,15 @@ def _render_ceilings_and_naive(results: dict[str, Any], add: Callable[[str], Non
                 f"{_fmt(upload, 'mb_per_s', ',.1f')} MB/s"
             )
     add("")
-    add("2. Naive peer: read the cases -> pandas DataFrame -> to_csv/to_excel -> upload_blob to Azurite")
+    add(
+        "2. Fair naive peer (bench/naive.py): the FLAT_FILE export's 29 columns from the same source: cases and"
+        " their INV/RIU"
+    )
+    add("   records -> pandas (join, record counts, days open, SLA) -> to_csv/to_excel -> upload_blob to Azurite")
     if "tables" in sources:
-        add("   tables: azure-data-tables query_entities of the organization's partition")
+        add("   tables: azure-data-tables query_entities of the cases partition and of the records (Kind filter)")
     if "postgres" in sources:
-        add(f"   postgres: pandas.read_sql of the {CEILING_EXPORT} export's cases query (as in 1) over psycopg")
+        add(f"   postgres: pandas.read_sql of the {CEILING_EXPORT} export's cases and records queries over psycopg")
     add(f"   {'source':<8} {'rows':>9}  {'fmt':<7} {'seconds':<24} {'rows/s':<24} peak RSS MB")
     for source in sources:
         for size in results["sizes"]:
@@ -515,6 +562,31 @@ def _render_ratios(results: dict[str, Any], add: Callable[[str], None]) -> None:
                     f"{_ratio(_median(entry, 'busy_rows_per_s'), with_records):>14} "
                     f"{_ratio(_median(naive_entry, 'seconds'), _median(entry, 'seconds')):>8} "
                     f"{_ratio(_median(entry, 'worker_peak_rss_mb'), _median(naive_entry, 'peak_rss_mb')):>10}"
+                )
+    add("   targets at 100k: x naive >= 3 for CSV and >= 10 for XLSX; worker peak RSS <= 200 MB")
+
+
+def _render_shards(results: dict[str, Any], add: Callable[[str], None]) -> None:
+    shards: dict[str, Any] = results.get("shards") or {}
+    if not shards:
+        return
+    add("")
+    add(
+        f"5. Shard speed-up: the largest export in {SPEEDUP_SHARDS} shards, 1 worker process then 2, alternating;"
+        " speed-up: the median of each pair's ratio of rows/s (target >= 1.6)"
+    )
+    add(
+        f"   {'source':<8} {'rows':>9}  {'fmt':<5} {'1 worker rows/s':<24} {'2 workers rows/s':<24} "
+        f"{'speed-up':<18} {'worker RSS MB 1 / 2':<20}"
+    )
+    for source, by_size in shards.items():
+        for size, by_format in by_size.items():
+            for fmt, entry in by_format.items():
+                one, two = entry["1 worker"], entry["2 workers"]
+                add(
+                    f"   {source:<8} {int(size):>9,}  {fmt:<5} {_fmt(one, 'rows_per_s'):<24} "
+                    f"{_fmt(two, 'rows_per_s'):<24} {_fmt(entry, 'speedup', '.2f'):<18} "
+                    f"{_median(one, 'worker_peak_rss_mb') or 0:.0f} / {_median(two, 'worker_peak_rss_mb') or 0:.0f}"
                 )
 
 
@@ -560,11 +632,12 @@ def render(results: dict[str, Any]) -> str:
         add(f"   {what}: not available ({why.splitlines()[0][:100]})")
     if "cases" in results.get("datasets", DATASETS):
         _render_ratios(results, add)
+    _render_shards(results, add)
     latency = results.get("latency")
     if latency and "open_loop" in latency:
         add("")
         add(
-            "5. Job creation, open loop: POST /api/exports sent at a fixed rate whatever the answers, latency from "
+            "6. Job creation, open loop: POST /api/exports sent at a fixed rate whatever the answers, latency from "
             f"the planned send time; a worker runs the jobs; host of the {latency.get('source', 'tables')} source"
         )
         add(
@@ -578,7 +651,7 @@ def render(results: dict[str, Any]) -> str:
                 f"{entry['late_sends']:>10}  {entry['error_kinds'] or ''}"
             )
         add("   target at 30/s: p99 <= 250 ms and no errors, in one organization as across many")
-        add("6. Job creation at saturation: closed loop (each client sends when answered): throughput, not latency")
+        add("7. Job creation at saturation: closed loop (each client sends when answered): throughput, not latency")
         for entry in latency["closed_loop"]:
             add(
                 f"   {entry['clients']} clients, {entry['organizations']} organization(s), {entry['seconds']:.0f} s: "

@@ -130,7 +130,7 @@ def export_queries(dsn: str, organization: str, fmt: str) -> dict[str, SourceQue
         # The source only asks its pool for `connection()`, which the recording pool offers.
         source = PostgresRowSource(cast(ConnectionPool, pool))
         units = plan.units(source, None)
-        next(units, None)  # one unit: the first page of cases and the first page of records
+        next(units, None)  # one unit: the first page of cases and the first page of records (and maybe the next)
         pages = [
             (statement.as_string(conn), params)
             for statement, params in pool.seen
@@ -139,8 +139,9 @@ def export_queries(dsn: str, organization: str, fmt: str) -> dict[str, SourceQue
     found: dict[str, SourceQuery] = {}
     for name, view in (("cases", CASES.view), ("records", CASE_RECORDS.view)):
         matching = [(text, params) for text, params in pages if f'"{view}"' in text and text.endswith(_LIMIT)]
-        if len(matching) != 1:
-            raise RuntimeError(f"expected one first page of {view} ending with{_LIMIT}, found: {matching}")
+        if not matching:
+            raise RuntimeError(f"expected a first page of {view} ending with{_LIMIT}, found: {pages}")
+        # The first: each view's pages are read one after the other, and a full page has the next one read ahead.
         text, params = matching[0]
         # The last parameter is the page size, LIMIT's.
         found[name] = SourceQuery(text[: -len(_LIMIT)], params[:-1])

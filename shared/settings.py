@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     postgres_connect_timeout_seconds: int = Field(default=10, ge=1, le=120)
     # Connections one worker process keeps open: each export reads with at most two at a time.
     postgres_pool_max: int = Field(default=4, ge=1, le=50)
-    postgres_page_rows: int = Field(default=2_000, ge=100, le=100_000)
+    # Each export holds two pages (one read ahead) of its cases and two of their records, and a worker runs
+    # several exports' batches at once: pages of 1,000 keep that in a few MB per export.
+    postgres_page_rows: int = Field(default=1_000, ge=100, le=100_000)
 
     jobs_table: str = "exportjobs"
     # Scheduled exports (exports/schedules.py): one row per schedule, partitioned by organization.

@@ -34,6 +34,7 @@ from typing import Any
 from exports.formats.base import iso_date, iso_datetime
 from exports.formats.cells import (
     EXCEL_DIGITS,
+    FORMULA_TRIGGERS,
     excel_date_format,
     excel_loses_digits,
     excel_number_format,
@@ -67,6 +68,10 @@ _XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 # Excel and openpyxl read `_xHHHH_` in a string as an escaped character; escape the underscore to keep it literal.
 _X_ESCAPE = re.compile("_(x[0-9A-Fa-f]{4}_)")
+# Text with none of these goes into a cell as it is (most text does): no character to escape or drop.
+_NEEDS_CARE = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]|_x")
+# Longer text may be over Excel's limit in UTF-16 units and is measured.
+_SURELY_SHORT = MAX_CELL_CHARS // 2
 
 _EXCEL_EPOCH = datetime(1899, 12, 30)
 _EXCEL_EPOCH_DATE = _EXCEL_EPOCH.date()
@@ -405,7 +410,19 @@ class XlsxWriter:
         text = self._text
         zone = self._zone
 
+        triggers = FORMULA_TRIGGERS if self._neutralize else ()
+        needs_care = _NEEDS_CARE.search
+
         def string(ref: str, value: str) -> str:
+            # The same cell `_inline(ref, text(value))` makes, without its passes over text that needs none.
+            if (
+                len(value) <= _SURELY_SHORT
+                and not value[:1].isspace()
+                and not value[-1:].isspace()
+                and not value.startswith(triggers)
+                and needs_care(value) is None
+            ):
+                return f'<c r="{ref}" t="inlineStr"><is><t>{value}</t></is></c>'
             return _inline(ref, text(value))
 
         def boolean(ref: str, value: bool) -> str:

@@ -41,7 +41,7 @@ from shared.postgres.contract import (
     ViewContract,
 )
 
-PAGE_ROWS = 2_000
+PAGE_ROWS = 1_000
 # Wide enough for any non-negative bigint, so text order is key order.
 KEY_DIGITS = 19
 _OPERATORS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}

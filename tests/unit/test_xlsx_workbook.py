@@ -10,9 +10,11 @@ from typing import Any
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from exports.formats.cells import excel_date_format, excel_number_format
-from exports.formats.xlsx_writer import XlsxWriter, clean_text, column_letter
+from exports.formats.cells import excel_date_format, excel_number_format, neutralize
+from exports.formats.xlsx_writer import XlsxWriter, _inline, clean_text, column_letter
 from exports.models import ColumnSpec
 from shared.errors import ExportFailed
 
@@ -107,6 +109,24 @@ class TestText:
     def test_excel_escape_sequences_in_text_stay_literal(self) -> None:
         archive = zipfile.ZipFile(io.BytesIO(xlsx([["id_x0041_", 1]])))
         assert b"id_x005F_x0041_" in archive.read("xl/worksheets/sheet1.xml")
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        text=st.one_of(
+            st.text(),
+            st.text(alphabet=st.sampled_from(list("ab _x0041&<>\r\t\n=+-@ \x00\x01\ufffe\ud800é😀"))),
+            st.text(min_size=16_380, max_size=16_400, alphabet=st.sampled_from(["a", "😀", "&"])),
+        ),
+        neutralize_formulas=st.booleans(),
+    )
+    def test_plain_text_takes_the_short_way_to_the_same_cell(self, text: str, neutralize_formulas: bool) -> None:
+        columns = [ColumnSpec(name="t", label="T", data_type="TEXT")]
+        writer = XlsxWriter(columns, {}, neutralize_formulas=neutralize_formulas)
+        handlers, _ = writer._renderers[0]
+        kept = clean_text(text)
+        if neutralize_formulas and neutralize(kept) is not kept:
+            kept = clean_text(neutralize(kept))
+        assert handlers[str]("A2", text) == _inline("A2", kept)
 
     def test_the_limit_counts_utf16_units_as_excel_does(self) -> None:
         cut = clean_text("😀" * 20_000)
