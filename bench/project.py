@@ -23,7 +23,7 @@ import orjson
 import requests
 from azure.data.tables import TableServiceClient
 
-from bench.common import vm_hwm_mb
+from bench.common import machine_cpu_seconds, process_cpu_seconds, vm_hwm_mb
 from shared.auth import encode_principal
 from tests.support.azurite import PROJECT_ROOT, free_port
 
@@ -141,6 +141,7 @@ def run_export(
     try:
         session = requests.Session()
         session.headers.update(headers_for(organization))
+        machine_before = machine_cpu_seconds()
         posted = time.perf_counter()
         response = session.post(f"{http.base_url}/exports", json=export_body(fmt), timeout=30)
         if response.status_code != 202:
@@ -155,7 +156,9 @@ def run_export(
                 raise RuntimeError(f"export {job_id} still {job['status']} after {timeout}s")
             time.sleep(0.05)
         observed = time.perf_counter() - posted
+        machine_after = machine_cpu_seconds()
         peak = max(host.peak_rss_mb for host in pool)
+        worker_cpu = sum(process_cpu_seconds(host.process.pid) for host in pool)
     finally:
         for host in pool:
             host.stop()
@@ -177,10 +180,16 @@ def run_export(
         "rows_per_s": rows / seconds,
         "bytes": int(job["fileSizeBytes"] or 0),
         "worker_peak_rss_mb": peak,
+        # CPU seconds of the worker processes (start-up included), and the share of the machine's cores that
+        # were busy from POST to completed (every process: workers, HTTP host, Azurite, PostgreSQL, others).
+        "worker_cpu_seconds": worker_cpu,
+        "machine_busy": (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1e-9),
         # Time the worker spent inside its invocations: the rest is queue hand-offs between steps.
         "busy_seconds": busy,
         "busy_rows_per_s": rows / busy if busy else float("nan"),
         "invocations": invocations,
+        # How the work spread over the workers: the busiest one's part of the summed busy time (1.0: one did all).
+        "busiest_worker_share": max(seconds for seconds, _ in busy_and_count) / busy if busy else float("nan"),
         "batches": batches_of(connection, organization, job_id),
     }
 
