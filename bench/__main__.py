@@ -24,7 +24,7 @@ from typing import Any
 
 from bench import postgres
 from bench.ceilings import file_hash, raw_scan, raw_upload
-from bench.common import RESULTS_DIR, Stat, load_rows, load_ticket_rows, org_for, repeat
+from bench.common import RESULTS_DIR, Stat, add_run, load_rows, load_ticket_rows, org_for, repeat
 from bench.latency import open_loop_latency, post_latency
 from bench.project import TICKET_EXPORTS, DevHost, headers_for, host_env, run_export
 from tests.support.azurite import Azurite
@@ -391,8 +391,7 @@ def shard_speedup(
         pair = []
         for workers, stats in ((1, one), (2, two)):
             found = run_export(http, sharded, connection, org_for(size), fmt, workers=workers)
-            for key, value in found.items():
-                stats.setdefault(key, Stat()).values.append(value)
+            add_run(stats, found)
             pair.append(found["rows_per_s"])
         ratios.values.append(pair[1] / pair[0])
     return {

@@ -51,9 +51,14 @@ class Stat:
 def repeat(times: int, measure: Callable[[], dict[str, float]]) -> dict[str, Stat]:
     stats: dict[str, Stat] = {}
     for _ in range(times):
-        for key, value in measure().items():
-            stats.setdefault(key, Stat()).values.append(value)
+        add_run(stats, measure())
     return stats
+
+
+def add_run(stats: dict[str, Stat], found: dict[str, Any]) -> None:
+    """Adds one run's figures to the repetitions of each."""
+    for key, value in found.items():
+        stats.setdefault(key, Stat()).values.append(value)
 
 
 # ---- loading ---------------------------------------------------------------------------------------

@@ -23,11 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-import requests
-
 from bench import postgres
 from bench.common import RESULTS_DIR, load_rows, org_for
-from bench.project import DevHost, export_body, headers_for, host_env
+from bench.project import DevHost, host_env, run_export
 from tests.support.azurite import PROJECT_ROOT, Azurite
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
@@ -70,35 +68,25 @@ def main(argv: list[str] | None = None) -> int:
         env = host_env(azurite.connection_string, source=args.source, postgres_url=postgres_url)
         http = DevHost(env, "--only", "http")
         hosts.append(http)
-        worker = DevHost(env, "--only", "queue")
-        hosts.append(worker)
-        spy = subprocess.Popen(
-            [
-                *(py_spy, "record", "--pid", str(worker.process.pid), "--rate", str(args.rate)),
-                *("--format", "raw", "--output", str(raw), "--nonblocking"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        time.sleep(1)  # py-spy attaches before the export begins
-        session = requests.Session()
-        session.headers.update(headers_for(organization))
-        started = time.perf_counter()
-        response = session.post(f"{http.base_url}/exports", json=export_body(args.format), timeout=30)
-        response.raise_for_status()
-        job_id = response.json()["jobId"]
-        while (job := session.get(f"{http.base_url}/exports/{job_id}", timeout=30).json())["status"] not in (
-            "completed",
-            "failed",
-            "cancelled",
-        ):
-            time.sleep(0.1)
-        seconds = time.perf_counter() - started
-        spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
-        _, errors = spy.communicate(timeout=120)
-        if job["status"] != "completed":
-            raise RuntimeError(f"the export ended {job['status']}: {job.get('errorMessage')}")
+        spies: list[subprocess.Popen[str]] = []
+
+        def attach(workers: list[DevHost]) -> None:
+            command = [py_spy, "record", "--pid", str(workers[0].process.pid), "--rate", str(args.rate)]
+            command += ["--format", "raw", "--output", str(raw), "--nonblocking"]
+            spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+            time.sleep(1)  # py-spy attaches before the export begins
+
+        try:
+            seconds = run_export(http, env, azurite.connection_string, organization, args.format, on_workers=attach)[
+                "seconds"
+            ]
+        finally:
+            # py-spy writes its file when the worker it samples stops (run_export stops it) or when interrupted.
+            errors = ""
+            for spy in spies:
+                if spy.poll() is None:
+                    spy.send_signal(signal.SIGINT)
+                errors += spy.communicate(timeout=120)[1]
         if not raw.exists():
             raise RuntimeError(f"py-spy wrote no profile: {errors.strip()}")
     finally:
@@ -107,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
         azurite.stop()
-    print(f"{args.source} {args.format} {args.rows:,} rows: {seconds:.1f} s from POST to completed; py-spy {raw}")
+    print(f"{args.source} {args.format} {args.rows:,} rows: {seconds:.1f} s (createdAt to completedAt); {raw}")
     print(report(raw.read_text(), args.top))
     return 0
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -132,6 +133,7 @@ def run_export(
     *,
     workers: int = 1,
     timeout: float = 3600,
+    on_workers: Callable[[list[DevHost]], None] | None = None,
 ) -> dict[str, Any]:
     """One export from POST to `completed`, with fresh worker process(es); returns its figures.
 
@@ -139,6 +141,8 @@ def run_export(
     """
     pool = [DevHost(worker_env, "--only", "queue") for _ in range(workers)]
     try:
+        if on_workers is not None:
+            on_workers(pool)  # before the job exists (a profiler attaching, for instance)
         session = requests.Session()
         session.headers.update(headers_for(organization))
         machine_before = machine_cpu_seconds()
